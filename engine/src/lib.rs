@@ -1,0 +1,41 @@
+//! gnnrec-engine: an embedded graph database for recommendations.
+//!
+//! Users and items are nodes, interactions (click, cart, like, buy and declared types) are
+//! typed edges kept in RocksDB. A program talks to it through typed methods of
+//! [`Database`] or through the query language with [`Database::execute`]:
+//!
+//! ```
+//! use gnnrec_engine::{Database, Interaction, Options};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path().join("shop.gnnrec"), Options::default())?;
+//!
+//! db.add(&Interaction::new("alice", "click", "sku-1"))?;
+//! db.add(&Interaction::new("alice", "buy", "sku-1").weight(2.0).at(1_700_000_000))?;
+//! db.execute("ADD bob like sku-2; CREATE TYPE view WEIGHT 0.1;")?;
+//!
+//! let alice = db.user("alice")?;
+//! assert_eq!(alice.edges.len(), 2);
+//! assert_eq!(db.stats()?.edges, 3);
+//!
+//! let out = db.execute("SHOW USER bob")?;
+//! assert_eq!(out[0].rows[0][0].to_string(), "sku-2");
+//! db.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod csv_load;
+mod database;
+mod error;
+mod exec;
+mod output;
+
+pub use database::{
+    Added, Database, Durability, EdgeInfo, EdgeType, Interaction, LoadProgress, LoadStage, LoadSummary, NodeInfo,
+    Options, Stats, MAX_ID_BYTES,
+};
+pub use error::{Error, Result};
+pub use output::{Output, Value};
+
+/// The query language, re-exported so that a program needs only this crate.
+pub use gnnrec_query as query;

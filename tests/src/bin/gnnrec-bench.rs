@@ -1,0 +1,265 @@
+//! gnnrec's benchmarks: commands that print figures and one JSON line, never timed tests.
+//!
+//! `gnnrec-bench ingest [--edges N] [--seed S] [--rounds R] [--dir DIR]`
+//!   generates N interactions (default 2,000,000), LOADs them into a fresh database and, in
+//!   the same run, writes the same key/value pairs straight into a fresh RocksDB with
+//!   batched puts: the limit for this layout on this machine. Each side runs in a child
+//!   process of its own so that its peak RSS is its own.
+//! `gnnrec-bench load FILE [--dir DIR]`
+//!   times the LOAD of an existing file (types it uses are declared first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use gnnrec_engine::{Database, Options};
+use gnnrec_storage::raw::RawBaseline;
+use gnnrec_storage::schema::{self, edge_key, EdgeValue, Event};
+use gnnrec_tests::synth::{self, SynthConfig};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ingest") => ingest(&args[1..]),
+        Some("load") => load_file(&args[1..]),
+        // The two sides of `ingest`, run as child processes.
+        Some("ingest-store") => child_store(&args[1..]),
+        Some("ingest-raw") => child_raw(&args[1..]),
+        Some("-h" | "--help") | None => {
+            println!("{}", USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown benchmark '{other}'\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gnnrec-bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds R] [--dir DIR]\n       \
+                     gnnrec-bench load FILE [--dir DIR]";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => {
+            let text = args.get(i + 1).ok_or_else(|| format!("{name} needs a value"))?;
+            text.replace('_', "").parse().map_err(|_| format!("bad value '{text}' for {name}"))
+        }
+        None => Ok(default),
+    }
+}
+
+fn work_dir(args: &[String]) -> Result<tempfile::TempDir> {
+    let base: PathBuf = flag(args, "--dir", std::env::temp_dir())?;
+    tempfile::Builder::new().prefix("gnnrec-bench").tempdir_in(&base).map_err(|e| format!("{}: {e}", base.display()))
+}
+
+fn ingest(args: &[String]) -> Result<()> {
+    let edges: u64 = flag(args, "--edges", 2_000_000)?;
+    let seed: u64 = flag(args, "--seed", 42)?;
+    let rounds: usize = flag(args, "--rounds", 1)?;
+    let dir = work_dir(args)?;
+    let csv = dir.path().join("edges.csv");
+    let cfg = SynthConfig::for_edges(edges, seed);
+    let started = Instant::now();
+    let file = std::fs::File::create(&csv).map_err(|e| e.to_string())?;
+    let summary = synth::write_csv(&cfg, std::io::BufWriter::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    eprintln!("generated {summary} in {:.1}s", started.elapsed().as_secs_f64());
+
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut store_runs = Vec::new();
+    let mut raw_runs = Vec::new();
+    // Alternate the two sides so that a noisy neighbour hurts both alike.
+    for round in 0..rounds {
+        for (side, runs) in [("ingest-store", &mut store_runs), ("ingest-raw", &mut raw_runs)] {
+            let target = dir.path().join(format!("{side}-{round}"));
+            let out = Command::new(&me)
+                .arg(side)
+                .arg(&csv)
+                .arg(&target)
+                .args(["--edges", &edges.to_string(), "--seed", &seed.to_string()])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!("{side} failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            let line = String::from_utf8_lossy(&out.stdout);
+            let run: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| format!("{side}: {e}"))?;
+            runs.push(run);
+            std::fs::remove_dir_all(&target).map_err(|e| e.to_string())?;
+        }
+    }
+    let median = |runs: &[serde_json::Value], key: &str| {
+        let mut v: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let store_rate = median(&store_runs, "edges_per_s");
+    let raw_rate = median(&raw_runs, "edges_per_s");
+    let ratio = store_rate / raw_rate;
+    let machine = machine();
+    println!("ingest: {edges} synthetic edges (seed {seed}), median of {rounds} round(s), {machine}");
+    println!("{:<28} {:>14} {:>14} {:>12}", "", "edges/s", "peak RSS MB", "disk MB");
+    for (name, runs, rate) in [("gnnrec LOAD", &store_runs, store_rate), ("raw RocksDB batched puts", &raw_runs, raw_rate)] {
+        println!(
+            "{name:<28} {rate:>14.0} {:>14.1} {:>12.1}",
+            median(runs, "peak_rss_mb"),
+            median(runs, "disk_mb")
+        );
+    }
+    println!("ratio LOAD / raw: {ratio:.3}");
+    let json = serde_json::json!({
+        "bench": "ingest",
+        "edges": edges,
+        "seed": seed,
+        "rounds": rounds,
+        "load_edges_per_s": store_rate.round(),
+        "raw_edges_per_s": raw_rate.round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "load_peak_rss_mb": median(&store_runs, "peak_rss_mb"),
+        "raw_peak_rss_mb": median(&raw_runs, "peak_rss_mb"),
+        "load_disk_mb": median(&store_runs, "disk_mb"),
+        "raw_disk_mb": median(&raw_runs, "disk_mb"),
+        "machine": machine,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+/// One LOAD into a fresh database; prints one JSON line.
+fn child_store(args: &[String]) -> Result<()> {
+    let [csv, target, ..] = args else { return Err("usage: ingest-store CSV DIR".into()) };
+    let db = Database::open(target, Options::default()).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let summary = db.load_csv(csv, |_| {}).map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    db.close().map_err(|e| e.to_string())?;
+    print_run(summary.edges, seconds, Path::new(target));
+    Ok(())
+}
+
+/// The same key/value pairs as the store writes for the generated edges, as batched puts.
+/// Encoding happens before the clock starts: only the writes are timed.
+fn child_raw(args: &[String]) -> Result<()> {
+    let [_csv, target, rest @ ..] = args else { return Err("usage: ingest-raw CSV DIR".into()) };
+    let edges: u64 = flag(rest, "--edges", 2_000_000)?;
+    let seed: u64 = flag(rest, "--seed", 42)?;
+    let cfg = SynthConfig::for_edges(edges, seed);
+    let type_ids = ["click", "cart", "like", "buy"];
+    let mut kvs: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
+    let (mut users, mut items) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    let mut seq = 0u64;
+    let mut batches: Vec<Vec<(&str, Vec<u8>, Vec<u8>)>> = Vec::new();
+    synth::generate(&cfg, |r| {
+        seq += 1;
+        let t = type_ids.iter().position(|t| *t == r.kind.as_str()).unwrap_or(0) as u16;
+        for (kind, id, fresh) in [("u", r.user, users.insert(r.user)), ("i", r.item, items.insert(r.item))] {
+            if fresh {
+                let name = format!("{kind}{id}").into_bytes();
+                let (ids_cf, names_cf) = if kind == "u" {
+                    (schema::CF_USER_IDS, schema::CF_USER_NAMES)
+                } else {
+                    (schema::CF_ITEM_IDS, schema::CF_ITEM_NAMES)
+                };
+                kvs.push((ids_cf, name.clone(), id.to_be_bytes().to_vec()));
+                kvs.push((names_cf, id.to_be_bytes().to_vec(), name));
+            }
+        }
+        let value = EdgeValue::single(r.weight, r.ts).encode().to_vec();
+        let event = Event::AddEdge { user: r.user, edge_type: t, item: r.item, weight: r.weight, ts: r.ts };
+        kvs.push((schema::CF_EVENTS, seq.to_be_bytes().to_vec(), event.encode().to_vec()));
+        kvs.push((schema::CF_EDGES_OUT, edge_key(r.user, t, r.item).to_vec(), value.clone()));
+        kvs.push((schema::CF_EDGES_IN, edge_key(r.item, t, r.user).to_vec(), value));
+        // The store writes 50,000 edges per batch; so does the baseline.
+        if seq % 50_000 == 0 {
+            batches.push(std::mem::take(&mut kvs));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    batches.push(kvs);
+
+    let db = RawBaseline::create(target).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for batch in &batches {
+        db.put_batch(batch.iter().map(|(cf, k, v)| (*cf, k.as_slice(), v.as_slice()))).map_err(|e| e.to_string())?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    drop(db);
+    print_run(seq, seconds, Path::new(target));
+    Ok(())
+}
+
+fn print_run(edges: u64, seconds: f64, dir: &Path) {
+    let json = serde_json::json!({
+        "edges": edges,
+        "seconds": seconds,
+        "edges_per_s": edges as f64 / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "disk_mb": dir_bytes(dir) as f64 / 1e6,
+    });
+    println!("{json}");
+}
+
+fn load_file(args: &[String]) -> Result<()> {
+    let csv = args.first().ok_or("usage: gnnrec-bench load FILE [--dir DIR]")?;
+    let dir = work_dir(args)?;
+    let db = Database::open(dir.path().join("db"), Options::default()).map_err(|e| e.to_string())?;
+    // Declare the file's edge types that the database does not know yet.
+    let text = std::fs::read_to_string(csv).map_err(|e| format!("{csv}: {e}"))?;
+    let mut declared: Vec<String> = db.types().into_iter().map(|t| t.name).collect();
+    for line in text.lines().skip(1) {
+        if let Some(t) = line.split(',').nth(2) {
+            if !declared.iter().any(|d| d == t) {
+                db.create_type(t, 1.0).map_err(|e| e.to_string())?;
+                declared.push(t.to_owned());
+            }
+        }
+    }
+    let started = Instant::now();
+    let summary = db.load_csv(csv, |_| {}).map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let machine = machine();
+    println!("load {csv}: {} edges in {seconds:.3}s ({:.0} edges/s), {machine}", summary.edges, summary.edges as f64 / seconds);
+    let json = serde_json::json!({
+        "bench": "load",
+        "file": csv,
+        "edges": summary.edges,
+        "seconds": seconds,
+        "edges_per_s": summary.edges as f64 / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "machine": machine,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}

@@ -1,0 +1,3 @@
+//! Integration tests, benchmarks and tools of gnnrec.
+
+pub mod synth;
