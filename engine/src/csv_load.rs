@@ -5,7 +5,7 @@
 //! Parsing runs on every core: the file is cut at line ends into one piece per thread,
 //! each piece is parsed and its ids interned locally, then the pieces are merged.
 
-use Cow;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -49,7 +49,10 @@ pub(crate) fn parse_bytes(
             .iter()
             .map(|piece| s.spawn(move || parse_piece(piece, columns, type_id, default_ts)))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err((0, "parser thread panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err((0, "parser thread panicked".into()))))
+            .collect()
     });
 
     // Line numbers: the header is line 1; each piece knows how many lines it spans.
@@ -72,8 +75,10 @@ fn parse_header(header: &[u8]) -> std::result::Result<usize, String> {
     if header.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(format!("empty file: {expected}"));
     }
-    let text = std::str::from_utf8(header).map_err(|_| format!("the header is not valid UTF-8: {expected}"))?;
-    let names: Vec<String> = text.trim_end_matches('\r').split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+    let text =
+        std::str::from_utf8(header).map_err(|_| format!("the header is not valid UTF-8: {expected}"))?;
+    let names: Vec<String> =
+        text.trim_end_matches('\r').split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
     if names.len() < 3 || names.len() > 5 || names.iter().zip(COLUMNS).any(|(a, b)| a != b) {
         return Err(format!("bad header '{}': {expected}", truncate(text.trim_end(), 80)));
     }
@@ -119,17 +124,14 @@ fn parse_piece<'a>(
     let mut fields: Vec<Cow<'a, str>> = Vec::with_capacity(5);
     for (index, raw) in piece.split(|&b| b == b'\n').enumerate() {
         let line = index as u64;
-        if index > 0 || !raw.is_empty() {
-            out.lines = line + 1;
-        }
+        out.lines = line + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.is_empty() {
             continue;
         }
         let fail = |reason: String| (line, reason);
-        let text = std::str::from_utf8(raw).map_err(|e| {
-            fail(format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1))
-        })?;
+        let text = std::str::from_utf8(raw)
+            .map_err(|e| fail(format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1)))?;
         split_fields(text, &mut fields).map_err(fail)?;
         if fields.len() != columns {
             return Err(fail(format!("expected {columns} columns, found {}", fields.len())));
@@ -141,7 +143,10 @@ fn parse_piece<'a>(
             Some(&t) => t,
             None => {
                 let t = type_id(type_name).ok_or_else(|| {
-                    fail(format!("unknown edge type '{}' (declare it with CREATE TYPE)", truncate(type_name, 80)))
+                    fail(format!(
+                        "unknown edge type '{}' (declare it with CREATE TYPE)",
+                        truncate(type_name, 80)
+                    ))
                 })?;
                 types.insert(type_name.to_owned(), t);
                 t
@@ -153,7 +158,9 @@ fn parse_piece<'a>(
         };
         let ts = match fields.get(4).map(|f| f.trim()) {
             None | Some("") => default_ts,
-            Some(t) => t.parse::<i64>().map_err(|_| fail(format!("bad timestamp '{}': expected unix seconds", truncate(t, 80))))?,
+            Some(t) => t
+                .parse::<i64>()
+                .map_err(|_| fail(format!("bad timestamp '{}': expected unix seconds", truncate(t, 80))))?,
         };
         let mut fields = fields.drain(..);
         let (user, item) = (fields.next().unwrap_or_default(), fields.next().unwrap_or_default());
@@ -162,10 +169,18 @@ fn parse_piece<'a>(
         let item = intern(&mut items, &mut out.items, item);
         out.edges.push(BulkEdge { user, edge_type, item, weight, ts });
     }
+    // Splitting "a\nb\n" at line ends yields a third, empty piece that is not a line.
+    if piece.ends_with(b"\n") {
+        out.lines -= 1;
+    }
     Ok(out)
 }
 
-fn intern<'a>(map: &mut HashMap<Cow<'a, str>, u32>, names: &mut Vec<Cow<'a, str>>, name: Cow<'a, str>) -> u32 {
+fn intern<'a>(
+    map: &mut HashMap<Cow<'a, str>, u32>,
+    names: &mut Vec<Cow<'a, str>>,
+    name: Cow<'a, str>,
+) -> u32 {
     if let Some(&id) = map.get(name.as_ref()) {
         return id;
     }
@@ -249,8 +264,10 @@ fn merge(pieces: Vec<Piece<'_>>) -> BulkLoad {
     load.edges.reserve(pieces.iter().map(|p| p.edges.len()).sum());
     // Consuming the pieces frees each one's rows as soon as they are copied.
     for piece in pieces {
-        let user_map: Vec<u32> = piece.users.into_iter().map(|u| intern(&mut users, &mut user_names, u)).collect();
-        let item_map: Vec<u32> = piece.items.into_iter().map(|i| intern(&mut items, &mut item_names, i)).collect();
+        let user_map: Vec<u32> =
+            piece.users.into_iter().map(|u| intern(&mut users, &mut user_names, u)).collect();
+        let item_map: Vec<u32> =
+            piece.items.into_iter().map(|i| intern(&mut items, &mut item_names, i)).collect();
         load.edges.extend(piece.edges.iter().map(|e| BulkEdge {
             user: user_map[e.user as usize],
             item: item_map[e.item as usize],
@@ -268,4 +285,3 @@ fn truncate(s: &str, max_chars: usize) -> String {
         None => s.to_owned(),
     }
 }
-

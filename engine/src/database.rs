@@ -33,8 +33,18 @@ pub struct Interaction {
 }
 
 impl Interaction {
-    pub fn new(user: impl Into<String>, edge_type: impl Into<String>, item: impl Into<String>) -> Interaction {
-        Interaction { user: user.into(), edge_type: edge_type.into(), item: item.into(), weight: None, at: None }
+    pub fn new(
+        user: impl Into<String>,
+        edge_type: impl Into<String>,
+        item: impl Into<String>,
+    ) -> Interaction {
+        Interaction {
+            user: user.into(),
+            edge_type: edge_type.into(),
+            item: item.into(),
+            weight: None,
+            at: None,
+        }
     }
 
     pub fn weight(mut self, weight: f32) -> Interaction {
@@ -167,15 +177,21 @@ impl Database {
         check_id("item", &interaction.item)?;
         let weight = interaction.weight.unwrap_or(1.0);
         let at = interaction.at.unwrap_or_else(now);
-        let outcome = self.store.add_edge(&interaction.user, &interaction.edge_type, &interaction.item, weight, at)?;
+        let outcome =
+            self.store.add_edge(&interaction.user, &interaction.edge_type, &interaction.item, weight, at)?;
         Ok(Added { seq: outcome.seq, new_user: outcome.new_user, new_item: outcome.new_item })
     }
 
     /// Loads an interaction file: all of it, or, on the first malformed row, nothing.
-    pub fn load_csv(&self, path: impl AsRef<Path>, mut progress: impl FnMut(LoadProgress)) -> Result<LoadSummary> {
+    pub fn load_csv(
+        &self,
+        path: impl AsRef<Path>,
+        mut progress: impl FnMut(LoadProgress),
+    ) -> Result<LoadSummary> {
         let path = path.as_ref();
         let started = Instant::now();
-        let size = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?.len();
+        let size =
+            std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?.len();
         progress(LoadProgress { phase: LoadStage::Parsing, done: 0, total: size });
         let type_id = |name: &str| self.store.type_id(name);
         let load = csv_load::parse_file(path, &type_id, now())?;
@@ -255,7 +271,9 @@ impl Database {
         let mut edges = Vec::new();
         for n in self.store.neighbours(kind, id, None)? {
             let other = self.store.node_name(other_kind, n.node)?.unwrap_or_else(|| format!("#{}", n.node));
-            let edge_type = types.get(n.edge_type as usize).map_or_else(|| format!("#{}", n.edge_type), |t| t.name.clone());
+            let edge_type = types
+                .get(n.edge_type as usize)
+                .map_or_else(|| format!("#{}", n.edge_type), |t| t.name.clone());
             edges.push(EdgeInfo {
                 other,
                 edge_type,
@@ -274,7 +292,10 @@ pub(crate) fn check_id(what: &str, id: &str) -> Result<()> {
         return Err(Error::Invalid(format!("empty {what} id")));
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(Error::Invalid(format!("{what} id is {} bytes long, the limit is {MAX_ID_BYTES}", id.len())));
+        return Err(Error::Invalid(format!(
+            "{what} id is {} bytes long, the limit is {MAX_ID_BYTES}",
+            id.len()
+        )));
     }
     Ok(())
 }

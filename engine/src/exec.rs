@@ -14,13 +14,21 @@ impl Database {
     }
 
     /// [`Database::execute`], reporting the progress of long statements such as `LOAD`.
-    pub fn execute_with_progress(&self, text: &str, progress: &mut dyn FnMut(LoadProgress)) -> Result<Vec<Output>> {
+    pub fn execute_with_progress(
+        &self,
+        text: &str,
+        progress: &mut dyn FnMut(LoadProgress),
+    ) -> Result<Vec<Output>> {
         let statements = gnnrec_query::parse(text)?;
         statements.iter().map(|s| self.execute_statement(&s.statement, progress)).collect()
     }
 
     /// Runs one parsed statement.
-    pub fn execute_statement(&self, statement: &Statement, progress: &mut dyn FnMut(LoadProgress)) -> Result<Output> {
+    pub fn execute_statement(
+        &self,
+        statement: &Statement,
+        progress: &mut dyn FnMut(LoadProgress),
+    ) -> Result<Output> {
         match statement {
             Statement::Add(add) => self.exec_add(add),
             Statement::Load { path } => {
@@ -51,7 +59,9 @@ impl Database {
             Statement::Set(setting) => match setting.key.to_ascii_lowercase().as_str() {
                 "durability" => {
                     let durability = match &setting.value {
-                        SettingValue::Word(w) | SettingValue::Str(w) if w.eq_ignore_ascii_case("wal") => Durability::Wal,
+                        SettingValue::Word(w) | SettingValue::Str(w) if w.eq_ignore_ascii_case("wal") => {
+                            Durability::Wal
+                        }
                         SettingValue::Word(w) | SettingValue::Str(w) if w.eq_ignore_ascii_case("full") => {
                             Durability::Full
                         }
@@ -65,7 +75,9 @@ impl Database {
                     self.set_durability(durability);
                     Ok(Output::message(format!("durability = {}", durability_name(durability))))
                 }
-                key if key == "worker" || key.starts_with("worker.") => Err(Error::NotAvailable("the background worker")),
+                key if key == "worker" || key.starts_with("worker.") => {
+                    Err(Error::NotAvailable("the background worker"))
+                }
                 _ => Err(Error::Invalid(format!("unknown setting '{}'", setting.key))),
             },
             Statement::Train { .. } => Err(Error::NotAvailable("TRAIN")),
@@ -145,7 +157,11 @@ fn edges_table(other: &str, edges: Vec<crate::EdgeInfo>, who: &str) -> Output {
         })
         .collect();
     let plural = if n == 1 { "" } else { "s" };
-    Output::table(&[other, "type", "weight", "count", "first_ts", "last_ts"], rows, format!("{who}: {n} edge{plural}"))
+    Output::table(
+        &[other, "type", "weight", "count", "first_ts", "last_ts"],
+        rows,
+        format!("{who}: {n} edge{plural}"),
+    )
 }
 
 fn to_f32(what: &str, x: f64) -> Result<f32> {

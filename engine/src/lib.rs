@@ -31,8 +31,8 @@ mod exec;
 mod output;
 
 pub use database::{
-    Added, Database, Durability, EdgeInfo, EdgeType, Interaction, LoadProgress, LoadStage, LoadSummary, NodeInfo,
-    Options, Stats, MAX_ID_BYTES,
+    Added, Database, Durability, EdgeInfo, EdgeType, Interaction, LoadProgress, LoadStage, LoadSummary,
+    NodeInfo, Options, Stats, MAX_ID_BYTES,
 };
 pub use error::{Error, Result};
 pub use output::{Output, Value};

@@ -80,7 +80,9 @@ impl Store {
         let types = self.types().len();
         for e in &load.edges {
             if e.user as usize >= load.users.len() || e.item as usize >= load.items.len() {
-                return Err(Error::InvalidInput("a bulk edge refers to a node that is not in the load".into()));
+                return Err(Error::InvalidInput(
+                    "a bulk edge refers to a node that is not in the load".into(),
+                ));
             }
             if e.edge_type as usize >= types {
                 return Err(Error::InvalidInput(format!("unknown edge type id {}", e.edge_type)));
@@ -104,7 +106,11 @@ impl Store {
             applied_through: first_seq - 1,
         };
         if n == 0 && new_users.is_empty() && new_items.is_empty() {
-            return Ok(LoadReport { first_seq: w.next_seq - 1, last_seq: w.next_seq - 1, ..LoadReport::default() });
+            return Ok(LoadReport {
+                first_seq: w.next_seq - 1,
+                last_seq: w.next_seq - 1,
+                ..LoadReport::default()
+            });
         }
         let wo = self.write_options();
         self.put_pending(&pending)?;
@@ -181,7 +187,14 @@ impl Store {
         })
     }
 
-    fn stage_edge(&self, batch: &mut WriteBatch, user: NodeId, edge_type: TypeId, item: NodeId, value: &EdgeValue) {
+    fn stage_edge(
+        &self,
+        batch: &mut WriteBatch,
+        user: NodeId,
+        edge_type: TypeId,
+        item: NodeId,
+        value: &EdgeValue,
+    ) {
         let v = value.encode();
         batch.merge_cf(self.cf(CF_EDGES_OUT), edge_key(user, edge_type, item), v);
         batch.merge_cf(self.cf(CF_EDGES_IN), edge_key(item, edge_type, user), v);
@@ -189,7 +202,12 @@ impl Store {
 
     /// Maps external ids to internal ones with batched look-ups. New nodes get ids from
     /// `next` on, in order of first appearance; their positions in `names` are returned.
-    fn resolve_bulk(&self, kind: NodeKind, names: &[String], next: NodeId) -> Result<(Vec<NodeId>, Vec<usize>)> {
+    fn resolve_bulk(
+        &self,
+        kind: NodeKind,
+        names: &[String],
+        next: NodeId,
+    ) -> Result<(Vec<NodeId>, Vec<usize>)> {
         let cf = self.cf(Store::ids_cf_of(kind));
         let mut ids = Vec::with_capacity(names.len());
         let mut new = Vec::new();
@@ -201,7 +219,11 @@ impl Store {
                     None => {
                         let id = u64::from(next) + new.len() as u64;
                         let id = NodeId::try_from(id).map_err(|_| {
-                            Error::InvalidInput(format!("no {} ids left (the limit is {})", kind.as_str(), u32::MAX))
+                            Error::InvalidInput(format!(
+                                "no {} ids left (the limit is {})",
+                                kind.as_str(),
+                                u32::MAX
+                            ))
                         })?;
                         new.push(ids.len());
                         ids.push(id);
@@ -213,7 +235,12 @@ impl Store {
     }
 
     fn put_pending(&self, pending: &PendingLoad) -> Result<()> {
-        self.db.put_cf_opt(self.cf(CF_META), meta_keys::PENDING_LOAD, encode_bincode(pending)?, &self.write_options())?;
+        self.db.put_cf_opt(
+            self.cf(CF_META),
+            meta_keys::PENDING_LOAD,
+            encode_bincode(pending)?,
+            &self.write_options(),
+        )?;
         Ok(())
     }
 
@@ -226,8 +253,10 @@ impl Store {
         let mut w = self.lock_writer();
         let wo = self.write_options();
         if pending.committed {
-            let events: Vec<(Seq, Event)> =
-                self.events_since(pending.applied_through).take_while(|e| !matches!(e, Ok((s, _)) if *s > pending.last_seq)).collect::<Result<_>>()?;
+            let events: Vec<(Seq, Event)> = self
+                .events_since(pending.applied_through)
+                .take_while(|e| !matches!(e, Ok((s, _)) if *s > pending.last_seq))
+                .collect::<Result<_>>()?;
             for chunk in events.chunks(CHUNK) {
                 let mut batch = WriteBatch::default();
                 for (seq, event) in chunk {
@@ -244,8 +273,13 @@ impl Store {
             w.next_item = w.next_item.max(pending.next_item);
         } else {
             let mut batch = WriteBatch::default();
-            batch.delete_range_cf(self.cf(CF_EVENTS), pending.first_seq.to_be_bytes(), u64::MAX.to_be_bytes());
-            for (kind, first) in [(NodeKind::User, pending.first_user), (NodeKind::Item, pending.first_item)] {
+            batch.delete_range_cf(
+                self.cf(CF_EVENTS),
+                pending.first_seq.to_be_bytes(),
+                u64::MAX.to_be_bytes(),
+            );
+            for (kind, first) in [(NodeKind::User, pending.first_user), (NodeKind::Item, pending.first_item)]
+            {
                 let names_cf = Store::names_cf(kind);
                 let it = self.db.iterator_cf(
                     self.cf(names_cf),

@@ -23,12 +23,16 @@ impl RawBaseline {
     }
 
     /// Writes `(column family, key, value)` triples as one batch of puts through the WAL.
-    pub fn put_batch<'a>(&self, entries: impl IntoIterator<Item = (&'a str, &'a [u8], &'a [u8])>) -> Result<()> {
+    pub fn put_batch<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, &'a [u8], &'a [u8])>,
+    ) -> Result<()> {
         let mut batch = WriteBatch::default();
         for (cf, k, v) in entries {
-            let handle = self.db.cf_handle(cf).ok_or_else(|| {
-                crate::Error::InvalidInput(format!("no column family '{cf}'"))
-            })?;
+            let handle = self
+                .db
+                .cf_handle(cf)
+                .ok_or_else(|| crate::Error::InvalidInput(format!("no column family '{cf}'")))?;
             batch.put_cf(handle, k, v);
         }
         self.db.write(batch)?;

@@ -206,9 +206,7 @@ impl Event {
             Event::AddEdge { user, edge_type, item, weight, ts } => {
                 (EVENT_ADD, user, item, edge_type, weight, ts)
             }
-            Event::DeleteEdge { user, edge_type, item } => {
-                (EVENT_DELETE_EDGE, user, item, edge_type, 0.0, 0)
-            }
+            Event::DeleteEdge { user, edge_type, item } => (EVENT_DELETE_EDGE, user, item, edge_type, 0.0, 0),
             Event::DeleteUser { user } => (EVENT_DELETE_USER, user, 0, 0, 0.0, 0),
             Event::DeleteItem { item } => (EVENT_DELETE_ITEM, 0, item, 0, 0.0, 0),
         };

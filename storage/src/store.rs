@@ -4,16 +4,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, PrefixRange, ReadOptions,
-    WriteBatch, WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, PrefixRange, ReadOptions, WriteBatch,
+    WriteOptions, DB,
 };
 
 use crate::error::{corrupt, Error, Result};
 use crate::schema::{
-    self, bincode_config, decode_edge_key, edge_key, embedding_key, meta_keys, EdgeValue, Event,
-    NodeId, NodeKind, Seq, StoredEmbedding, TypeDef, TypeId, BUILTIN_TYPES, CF_EDGES_IN,
-    CF_EDGES_OUT, CF_EMBEDDINGS, CF_EVENTS, CF_ITEM_IDS, CF_ITEM_NAMES, CF_META, CF_MODELS,
-    CF_TYPES, CF_USER_IDS, CF_USER_NAMES, COLUMN_FAMILIES, FORMAT_VERSION,
+    self, bincode_config, decode_edge_key, edge_key, embedding_key, meta_keys, EdgeValue, Event, NodeId,
+    NodeKind, Seq, StoredEmbedding, TypeDef, TypeId, BUILTIN_TYPES, CF_EDGES_IN, CF_EDGES_OUT, CF_EMBEDDINGS,
+    CF_EVENTS, CF_ITEM_IDS, CF_ITEM_NAMES, CF_META, CF_MODELS, CF_TYPES, CF_USER_IDS, CF_USER_NAMES,
+    COLUMN_FAMILIES, FORMAT_VERSION,
 };
 
 /// How hard a write tries to survive a crash before it is acknowledged.
@@ -34,6 +34,9 @@ pub(crate) struct WriterState {
     pub next_user: NodeId,
     pub next_item: NodeId,
 }
+
+/// A raw key and value read from RocksDB.
+pub(crate) type KeyValue = (Box<[u8]>, Box<[u8]>);
 
 /// One edge in internal-id form.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,8 +157,8 @@ impl Store {
         let mut opts = db_options();
         opts.create_if_missing(!existing);
         opts.create_missing_column_families(!existing);
-        let db = DB::open_cf_descriptors(&opts, &path, cf_descriptors())
-            .map_err(|e| map_open_error(&path, e))?;
+        let db =
+            DB::open_cf_descriptors(&opts, &path, cf_descriptors()).map_err(|e| map_open_error(&path, e))?;
 
         let store = Store {
             db,
@@ -310,10 +313,15 @@ impl Store {
         if types.iter().any(|t| t.name == name) {
             return Err(Error::TypeExists(name.into()));
         }
-        let id = TypeId::try_from(types.len())
-            .map_err(|_| Error::InvalidInput("too many edge types".into()))?;
+        let id =
+            TypeId::try_from(types.len()).map_err(|_| Error::InvalidInput("too many edge types".into()))?;
         let def = TypeDef { name: name.into(), weight };
-        self.db.put_cf_opt(self.cf(CF_TYPES), id.to_be_bytes(), encode_bincode(&def)?, &self.write_options())?;
+        self.db.put_cf_opt(
+            self.cf(CF_TYPES),
+            id.to_be_bytes(),
+            encode_bincode(&def)?,
+            &self.write_options(),
+        )?;
         types.push(def);
         Ok(id)
     }
@@ -400,6 +408,7 @@ impl Store {
         batch.put_cf(self.cf(Self::ids_cf_of(kind)), external.as_bytes(), id.to_be_bytes());
         batch.put_cf(self.cf(Self::names_cf(kind)), id.to_be_bytes(), external.as_bytes());
         batch.put_cf(self.cf(CF_META), counter, following.to_be_bytes());
+        *next = following;
         Ok((id, true))
     }
 
@@ -407,7 +416,14 @@ impl Store {
 
     /// Adds one interaction, or folds it into the existing edge. Acknowledged means it is in
     /// the write-ahead log (fsynced too under [`Durability::Full`]).
-    pub fn add_edge(&self, user: &str, edge_type: &str, item: &str, weight: f32, ts: i64) -> Result<AddOutcome> {
+    pub fn add_edge(
+        &self,
+        user: &str,
+        edge_type: &str,
+        item: &str,
+        weight: f32,
+        ts: i64,
+    ) -> Result<AddOutcome> {
         let type_id = self.require_type(edge_type)?;
         check_weight(weight)?;
         let mut w = self.lock_writer();
@@ -442,7 +458,11 @@ impl Store {
         let user_id = self.require_node(NodeKind::User, user)?;
         let item_id = self.require_node(NodeKind::Item, item)?;
         if self.edge(user_id, type_id, item_id)?.is_none() {
-            return Err(Error::UnknownEdge { user: user.into(), edge_type: edge_type.into(), item: item.into() });
+            return Err(Error::UnknownEdge {
+                user: user.into(),
+                edge_type: edge_type.into(),
+                item: item.into(),
+            });
         }
         let seq = w.next_seq;
         let mut batch = WriteBatch::default();
@@ -468,7 +488,8 @@ impl Store {
         let mut removed = 0;
         for entry in self.prefix_iter(own_cf, &id.to_be_bytes()) {
             let (key, _) = entry?;
-            let (me, edge_type, other) = decode_edge_key(&key).ok_or_else(|| corrupt("edge key", "bad length"))?;
+            let (me, edge_type, other) =
+                decode_edge_key(&key).ok_or_else(|| corrupt("edge key", "bad length"))?;
             batch.delete_cf(self.cf(own_cf), edge_key(me, edge_type, other));
             batch.delete_cf(self.cf(other_cf), edge_key(other, edge_type, me));
             removed += 1;
@@ -490,14 +511,19 @@ impl Store {
         &'a self,
         cf: &str,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>> + 'a {
+    ) -> impl Iterator<Item = Result<KeyValue, rocksdb::Error>> + 'a {
         let mut ro = ReadOptions::default();
         ro.set_iterate_range(PrefixRange(prefix.to_vec()));
         self.db.iterator_cf_opt(self.cf(cf), ro, IteratorMode::Start)
     }
 
     /// The edges of a node (items of a user, or users of an item), optionally of one type.
-    pub fn neighbours(&self, kind: NodeKind, id: NodeId, edge_type: Option<TypeId>) -> Result<Vec<Neighbour>> {
+    pub fn neighbours(
+        &self,
+        kind: NodeKind,
+        id: NodeId,
+        edge_type: Option<TypeId>,
+    ) -> Result<Vec<Neighbour>> {
         let cf = match kind {
             NodeKind::User => CF_EDGES_OUT,
             NodeKind::Item => CF_EDGES_IN,
@@ -509,7 +535,8 @@ impl Store {
         self.prefix_iter(cf, &prefix)
             .map(|entry| {
                 let (k, v) = entry?;
-                let (_, edge_type, node) = decode_edge_key(&k).ok_or_else(|| corrupt("edge key", "bad length"))?;
+                let (_, edge_type, node) =
+                    decode_edge_key(&k).ok_or_else(|| corrupt("edge key", "bad length"))?;
                 let value = EdgeValue::decode(&v).ok_or_else(|| corrupt("edge value", "bad length"))?;
                 Ok(Neighbour { node, edge_type, value })
             })
@@ -518,15 +545,20 @@ impl Store {
 
     /// Every edge, ordered by (user, type, item): what training reads to build its graph.
     pub fn edges(&self) -> impl Iterator<Item = Result<EdgeRecord>> + '_ {
-        self.edges_in_family(CF_EDGES_OUT).map(|r| r.map(|(user, edge_type, item, value)| EdgeRecord { user, edge_type, item, value }))
+        self.edges_in_family(CF_EDGES_OUT)
+            .map(|r| r.map(|(user, edge_type, item, value)| EdgeRecord { user, edge_type, item, value }))
     }
 
     /// Every edge as stored in the reverse index, ordered by (item, type, user).
     pub fn reverse_edges(&self) -> impl Iterator<Item = Result<EdgeRecord>> + '_ {
-        self.edges_in_family(CF_EDGES_IN).map(|r| r.map(|(item, edge_type, user, value)| EdgeRecord { user, edge_type, item, value }))
+        self.edges_in_family(CF_EDGES_IN)
+            .map(|r| r.map(|(item, edge_type, user, value)| EdgeRecord { user, edge_type, item, value }))
     }
 
-    fn edges_in_family(&self, cf: &str) -> impl Iterator<Item = Result<(NodeId, TypeId, NodeId, EdgeValue)>> + '_ {
+    fn edges_in_family(
+        &self,
+        cf: &str,
+    ) -> impl Iterator<Item = Result<(NodeId, TypeId, NodeId, EdgeValue)>> + '_ {
         self.db.iterator_cf(self.cf(cf), IteratorMode::Start).map(|entry| {
             let (k, v) = entry?;
             let (a, t, b) = decode_edge_key(&k).ok_or_else(|| corrupt("edge key", "bad length"))?;
@@ -545,14 +577,14 @@ impl Store {
     /// Every event with a sequence number greater than `after`, in order.
     pub fn events_since(&self, after: Seq) -> impl Iterator<Item = Result<(Seq, Event)>> + '_ {
         let start = after.saturating_add(1).to_be_bytes();
-        self.db
-            .iterator_cf(self.cf(CF_EVENTS), IteratorMode::From(&start, rocksdb::Direction::Forward))
-            .map(|entry| {
+        self.db.iterator_cf(self.cf(CF_EVENTS), IteratorMode::From(&start, rocksdb::Direction::Forward)).map(
+            |entry| {
                 let (k, v) = entry?;
                 let seq = decode_u64(&k).ok_or_else(|| corrupt("event key", "bad length"))?;
                 let event = Event::decode(&v).ok_or_else(|| corrupt("event", format!("seq {seq}")))?;
                 Ok((seq, event))
-            })
+            },
+        )
     }
 
     // ---- meta ----
@@ -603,7 +635,8 @@ impl Store {
     pub fn embeddings(&self, kind: NodeKind) -> impl Iterator<Item = Result<(NodeId, StoredEmbedding)>> + '_ {
         self.prefix_iter(CF_EMBEDDINGS, &[embedding_key(kind, 0)[0]]).map(|entry| {
             let (k, v) = entry?;
-            let (_, id) = schema::decode_embedding_key(&k).ok_or_else(|| corrupt("embedding key", "bad length"))?;
+            let (_, id) =
+                schema::decode_embedding_key(&k).ok_or_else(|| corrupt("embedding key", "bad length"))?;
             Ok((id, decode_bincode(&v, "embedding")?))
         })
     }
@@ -618,7 +651,9 @@ impl Store {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_MODELS));
         it.seek_to_last();
         let found = match (it.key(), it.value()) {
-            (Some(k), Some(v)) => Some((decode_u64(k).ok_or_else(|| corrupt("model key", "bad length"))?, v.to_vec())),
+            (Some(k), Some(v)) => {
+                Some((decode_u64(k).ok_or_else(|| corrupt("model key", "bad length"))?, v.to_vec()))
+            }
             _ => None,
         };
         it.status()?;
@@ -651,8 +686,13 @@ impl Store {
             return Err(corrupt("edge index", "the forward and reverse indexes differ"));
         }
         for e in &forward {
-            if self.node_name(NodeKind::User, e.user)?.is_none() || self.node_name(NodeKind::Item, e.item)?.is_none() {
-                return Err(corrupt("edge", format!("edge {}-{}-{} has a missing node", e.user, e.edge_type, e.item)));
+            if self.node_name(NodeKind::User, e.user)?.is_none()
+                || self.node_name(NodeKind::Item, e.item)?.is_none()
+            {
+                return Err(corrupt(
+                    "edge",
+                    format!("edge {}-{}-{} has a missing node", e.user, e.edge_type, e.item),
+                ));
             }
         }
         let mut expected = 1;
@@ -699,12 +739,15 @@ pub(crate) fn encode_bincode<T: bincode::Encode>(value: &T) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn decode_bincode<T: bincode::Decode<()>>(bytes: &[u8], what: &'static str) -> Result<T> {
-    let (value, _) = bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| corrupt(what, e.to_string()))?;
+    let (value, _) =
+        bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| corrupt(what, e.to_string()))?;
     Ok(value)
 }
 
 fn dir_size(path: &Path) -> u64 {
     std::fs::read_dir(path)
-        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+        })
         .unwrap_or(0)
 }

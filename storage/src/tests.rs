@@ -90,7 +90,8 @@ fn a_committed_load_is_rolled_forward_at_open() {
     store.bulk_load(&small_load(), &mut |_, _, _| {}).unwrap();
     let ann = store.require_node(NodeKind::User, "ann").unwrap();
     let bob = store.require_node(NodeKind::User, "bob").unwrap();
-    let (x, y) = (store.require_node(NodeKind::Item, "x").unwrap(), store.require_node(NodeKind::Item, "y").unwrap());
+    let (x, y) =
+        (store.require_node(NodeKind::Item, "x").unwrap(), store.require_node(NodeKind::Item, "y").unwrap());
     let mut batch = WriteBatch::default();
     for (a, t, b) in [(ann, 0u16, x), (bob, 3, y)] {
         batch.delete_cf(store.cf("edges_out"), crate::schema::edge_key(a, t, b));

@@ -57,7 +57,10 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result
 
 fn work_dir(args: &[String]) -> Result<tempfile::TempDir> {
     let base: PathBuf = flag(args, "--dir", std::env::temp_dir())?;
-    tempfile::Builder::new().prefix("gnnrec-bench").tempdir_in(&base).map_err(|e| format!("{}: {e}", base.display()))
+    tempfile::Builder::new()
+        .prefix("gnnrec-bench")
+        .tempdir_in(&base)
+        .map_err(|e| format!("{}: {e}", base.display()))
 }
 
 fn ingest(args: &[String]) -> Result<()> {
@@ -69,7 +72,8 @@ fn ingest(args: &[String]) -> Result<()> {
     let cfg = SynthConfig::for_edges(edges, seed);
     let started = Instant::now();
     let file = std::fs::File::create(&csv).map_err(|e| e.to_string())?;
-    let summary = synth::write_csv(&cfg, std::io::BufWriter::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let summary = synth::write_csv(&cfg, std::io::BufWriter::with_capacity(1 << 20, file))
+        .map_err(|e| e.to_string())?;
     eprintln!("generated {summary} in {:.1}s", started.elapsed().as_secs_f64());
 
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -90,7 +94,8 @@ fn ingest(args: &[String]) -> Result<()> {
                 return Err(format!("{side} failed: {}", String::from_utf8_lossy(&out.stderr)));
             }
             let line = String::from_utf8_lossy(&out.stdout);
-            let run: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| format!("{side}: {e}"))?;
+            let run: serde_json::Value =
+                serde_json::from_str(line.trim()).map_err(|e| format!("{side}: {e}"))?;
             runs.push(run);
             std::fs::remove_dir_all(&target).map_err(|e| e.to_string())?;
         }
@@ -106,7 +111,9 @@ fn ingest(args: &[String]) -> Result<()> {
     let machine = machine();
     println!("ingest: {edges} synthetic edges (seed {seed}), median of {rounds} round(s), {machine}");
     println!("{:<28} {:>14} {:>14} {:>12}", "", "edges/s", "peak RSS MB", "disk MB");
-    for (name, runs, rate) in [("gnnrec LOAD", &store_runs, store_rate), ("raw RocksDB batched puts", &raw_runs, raw_rate)] {
+    for (name, runs, rate) in
+        [("gnnrec LOAD", &store_runs, store_rate), ("raw RocksDB batched puts", &raw_runs, raw_rate)]
+    {
         println!(
             "{name:<28} {rate:>14.0} {:>14.1} {:>12.1}",
             median(runs, "peak_rss_mb"),
@@ -144,6 +151,9 @@ fn child_store(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A pre-encoded put: column family, key, value.
+type Put = (&'static str, Vec<u8>, Vec<u8>);
+
 /// The same key/value pairs as the store writes for the generated edges, as batched puts.
 /// Encoding happens before the clock starts: only the writes are timed.
 fn child_raw(args: &[String]) -> Result<()> {
@@ -152,10 +162,10 @@ fn child_raw(args: &[String]) -> Result<()> {
     let seed: u64 = flag(rest, "--seed", 42)?;
     let cfg = SynthConfig::for_edges(edges, seed);
     let type_ids = ["click", "cart", "like", "buy"];
-    let mut kvs: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut kvs: Vec<Put> = Vec::new();
     let (mut users, mut items) = (std::collections::HashSet::new(), std::collections::HashSet::new());
     let mut seq = 0u64;
-    let mut batches: Vec<Vec<(&str, Vec<u8>, Vec<u8>)>> = Vec::new();
+    let mut batches: Vec<Vec<Put>> = Vec::new();
     synth::generate(&cfg, |r| {
         seq += 1;
         let t = type_ids.iter().position(|t| *t == r.kind.as_str()).unwrap_or(0) as u16;
@@ -187,7 +197,8 @@ fn child_raw(args: &[String]) -> Result<()> {
     let db = RawBaseline::create(target).map_err(|e| e.to_string())?;
     let started = Instant::now();
     for batch in &batches {
-        db.put_batch(batch.iter().map(|(cf, k, v)| (*cf, k.as_slice(), v.as_slice()))).map_err(|e| e.to_string())?;
+        db.put_batch(batch.iter().map(|(cf, k, v)| (*cf, k.as_slice(), v.as_slice())))
+            .map_err(|e| e.to_string())?;
     }
     let seconds = started.elapsed().as_secs_f64();
     drop(db);
@@ -225,7 +236,11 @@ fn load_file(args: &[String]) -> Result<()> {
     let summary = db.load_csv(csv, |_| {}).map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     let machine = machine();
-    println!("load {csv}: {} edges in {seconds:.3}s ({:.0} edges/s), {machine}", summary.edges, summary.edges as f64 / seconds);
+    println!(
+        "load {csv}: {} edges in {seconds:.3}s ({:.0} edges/s), {machine}",
+        summary.edges,
+        summary.edges as f64 / seconds
+    );
     let json = serde_json::json!({
         "bench": "load",
         "file": csv,
@@ -251,14 +266,20 @@ fn peak_rss_mb() -> f64 {
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+        })
         .unwrap_or(0)
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cores} cores, {cpu}")

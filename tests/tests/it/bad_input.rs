@@ -26,20 +26,26 @@ fn load_error(content: &[u8]) -> String {
 #[test]
 fn broken_csv_files_are_rejected_with_line_numbers() {
     let header = "user,item,type,weight,timestamp\n";
-    let cases: &[(&[u8], &str)] = &[
-        (b"", "bad.csv:1: empty file"),
-        (b"\n", "bad.csv:1: empty file"),
-        (b"user,item\nalice,x\n", "bad.csv:1: bad header 'user,item'"),
-        (b"who,what,type\nalice,x,click\n", "bad.csv:1: bad header"),
-        (format!("{header}a,b,click,1,5\na,b,click,1\n").as_bytes(), "bad.csv:3: expected 5 columns, found 4"),
-        (format!("{header}a,b,click,1,5,6\n").as_bytes(), "bad.csv:2: expected 5 columns, found 6"),
-        (format!("{header}a,b,click,heavy,5\n").as_bytes(), "bad.csv:2: bad weight 'heavy'"),
-        (format!("{header}a,b,click,inf,5\n").as_bytes(), "bad.csv:2: bad weight 'inf'"),
-        (format!("{header}a,b,click,1,yesterday\n").as_bytes(), "bad.csv:2: bad timestamp 'yesterday'"),
-        (format!("{header}a,b,click,1,5\na,b,view,1,5\n").as_bytes(), "bad.csv:3: unknown edge type 'view'"),
-        (format!("{header}a,,click,1,5\n").as_bytes(), "bad.csv:2: empty item id"),
-        (format!("{header}a,\"b,click,1,5\n").as_bytes(), "bad.csv:2: unterminated quoted field"),
-        (b"user,item,type\na,b,click\n\xff\xfe,b,click\n", "bad.csv:3: not valid UTF-8"),
+    let cases: &[(Vec<u8>, &str)] = &[
+        (b"".to_vec(), "bad.csv:1: empty file"),
+        (b"\n".to_vec(), "bad.csv:1: empty file"),
+        (b"user,item\nalice,x\n".to_vec(), "bad.csv:1: bad header 'user,item'"),
+        (b"who,what,type\nalice,x,click\n".to_vec(), "bad.csv:1: bad header"),
+        (
+            format!("{header}a,b,click,1,5\na,b,click,1\n").into_bytes(),
+            "bad.csv:3: expected 5 columns, found 4",
+        ),
+        (format!("{header}a,b,click,1,5,6\n").into_bytes(), "bad.csv:2: expected 5 columns, found 6"),
+        (format!("{header}a,b,click,heavy,5\n").into_bytes(), "bad.csv:2: bad weight 'heavy'"),
+        (format!("{header}a,b,click,inf,5\n").into_bytes(), "bad.csv:2: bad weight 'inf'"),
+        (format!("{header}a,b,click,1,yesterday\n").into_bytes(), "bad.csv:2: bad timestamp 'yesterday'"),
+        (
+            format!("{header}a,b,click,1,5\na,b,view,1,5\n").into_bytes(),
+            "bad.csv:3: unknown edge type 'view'",
+        ),
+        (format!("{header}a,,click,1,5\n").into_bytes(), "bad.csv:2: empty item id"),
+        (format!("{header}a,\"b,click,1,5\n").into_bytes(), "bad.csv:2: unterminated quoted field"),
+        (b"user,item,type\na,b,click\n\xff\xfe,b,click\n".to_vec(), "bad.csv:3: not valid UTF-8"),
     ];
     for (content, expected) in cases {
         let message = load_error(content);
@@ -145,7 +151,8 @@ fn a_second_process_is_refused_as_locked() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut first).unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut first)
+        .unwrap();
     assert_eq!(first.trim(), "ready");
     let err = Database::open(&path, Options::default()).unwrap_err();
     holder.kill().unwrap();

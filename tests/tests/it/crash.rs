@@ -76,7 +76,8 @@ fn interrupted_load_is_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("big.csv");
     let cfg = gnnrec_tests::synth::SynthConfig::for_edges(300_000, 7);
-    gnnrec_tests::synth::write_csv(&cfg, std::io::BufWriter::new(std::fs::File::create(&csv).unwrap())).unwrap();
+    gnnrec_tests::synth::write_csv(&cfg, std::io::BufWriter::new(std::fs::File::create(&csv).unwrap()))
+        .unwrap();
 
     // What the file adds to a database that holds one unrelated edge.
     let reference = dir.path().join("reference");
@@ -109,6 +110,9 @@ fn interrupted_load_is_all_or_nothing() {
         let got = (stats.users, stats.items, stats.edges, stats.last_seq);
         let none = (before.users, before.items, before.edges, before.events);
         let all = (after.users, after.items, after.edges, after.events);
-        assert!(got == none || got == all, "seed {seed} (killed after {elapsed:?}): partial load {got:?}, expected {none:?} or {all:?}");
+        assert!(
+            got == none || got == all,
+            "seed {seed} (killed after {elapsed:?}): partial load {got:?}, expected {none:?} or {all:?}"
+        );
     }
 }
