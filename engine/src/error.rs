@@ -14,7 +14,7 @@ pub enum Error {
     #[error("{}:{line}: {reason}", path.display())]
     Csv { path: PathBuf, line: u64, reason: String },
     /// A file could not be read.
-    #[error("cannot read '{}': {source}", path.display())]
+    #[error("cannot read '{}': {}", path.display(), io_reason(source))]
     Io { path: PathBuf, source: std::io::Error },
     /// A statement or argument that is well-formed but not acceptable.
     #[error("{0}")]
@@ -25,3 +25,19 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error as a lowercase phrase, without the "(os error N)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::IsADirectory => "it is a directory".into(),
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
+            let mut chars = text.chars();
+            chars.next().map_or(text.clone(), |c| c.to_lowercase().chain(chars).collect())
+        }
+    }
+}

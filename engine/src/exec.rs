@@ -44,11 +44,11 @@ impl Database {
             }
             Statement::Delete(DeleteTarget::User(user)) => {
                 let n = self.delete_user(user)?;
-                Ok(Output::message(format!("deleted user '{user}' and {n} edges")))
+                Ok(Output::message(format!("deleted user '{user}' and {}", count_edges(n))))
             }
             Statement::Delete(DeleteTarget::Item(item)) => {
                 let n = self.delete_item(item)?;
-                Ok(Output::message(format!("deleted item '{item}' and {n} edges")))
+                Ok(Output::message(format!("deleted item '{item}' and {}", count_edges(n))))
             }
             Statement::CreateType { name, weight } => {
                 let weight = weight.unwrap_or(1.0);
@@ -156,12 +156,19 @@ fn edges_table(other: &str, edges: Vec<crate::EdgeInfo>, who: &str) -> Output {
             ]
         })
         .collect();
-    let plural = if n == 1 { "" } else { "s" };
     Output::table(
         &[other, "type", "weight", "count", "first_ts", "last_ts"],
         rows,
-        format!("{who}: {n} edge{plural}"),
+        format!("{who}: {}", count_edges(n as u64)),
     )
+}
+
+fn count_edges(n: u64) -> String {
+    if n == 1 {
+        "1 edge".to_owned()
+    } else {
+        format!("{n} edges")
+    }
 }
 
 fn to_f32(what: &str, x: f64) -> Result<f32> {

@@ -54,10 +54,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, String> {
     while let Some(arg) = args.next() {
         if options_done || arg == "-" || !arg.starts_with('-') {
             if let Some(first) = &parsed.db_path {
-                return Err(format!(
-                    "more than one database path ('{}' and '{arg}')",
-                    first.display()
-                ));
+                return Err(format!("more than one database path ('{}' and '{arg}')", first.display()));
             }
             parsed.db_path = Some(PathBuf::from(arg));
             continue;
@@ -98,7 +95,8 @@ mod tests {
 
     #[test]
     fn flags_sources_and_path() {
-        let got = parse_strs(&["--json", "db", "-f", "a.gq", "--command=SHOW STATS", "-c", "x", "--keep-going"]);
+        let got =
+            parse_strs(&["--json", "db", "-f", "a.gq", "--command=SHOW STATS", "-c", "x", "--keep-going"]);
         let want = Args {
             db_path: Some("db".into()),
             sources: vec![

@@ -33,7 +33,8 @@ pub(crate) fn table(output: &Output) -> String {
     // A header sits over its numbers when the column holds nothing else.
     let numeric: Vec<bool> = (0..widths.len())
         .map(|i| {
-            let mut values = output.rows.iter().filter_map(|row| row.get(i)).filter(|v| **v != Value::Null).peekable();
+            let mut values =
+                output.rows.iter().filter_map(|row| row.get(i)).filter(|v| **v != Value::Null).peekable();
             values.peek().is_some() && values.all(is_number)
         })
         .collect();
@@ -90,7 +91,8 @@ fn printable(s: &str) -> String {
 
 /// An output as one line of JSON: `{"columns":[...],"rows":[[...]],"summary":"..."}`.
 pub(crate) fn json(output: &Output) -> String {
-    let rows: Vec<Json> = output.rows.iter().map(|row| Json::Array(row.iter().map(json_value).collect())).collect();
+    let rows: Vec<Json> =
+        output.rows.iter().map(|row| Json::Array(row.iter().map(json_value).collect())).collect();
     format!(
         r#"{{"columns":{},"rows":{},"summary":{}}}"#,
         Json::from(output.columns.clone()),
@@ -140,7 +142,11 @@ mod tests {
     use super::*;
 
     fn output(columns: &[&str], rows: Vec<Vec<Value>>, summary: &str) -> Output {
-        Output { columns: columns.iter().map(|c| (*c).to_owned()).collect(), rows, summary: summary.to_owned() }
+        Output {
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows,
+            summary: summary.to_owned(),
+        }
     }
 
     #[test]
@@ -153,8 +159,7 @@ mod tests {
             ],
             "user 'alice': 2 edges",
         );
-        let want = "\
- item             | weight | count
+        let want = " item             | weight | count
 ------------------+--------+-------
  sku-1            | 2.5000 |    12
  a-much-longer-id | 1.0000 |
@@ -166,9 +171,12 @@ user 'alice': 2 edges
 
     #[test]
     fn mixed_column_keeps_its_header_left_and_counts_rows() {
-        let out = output(&["stat", "value"], vec![vec!["edges".into(), Value::Int(3)], vec!["mode".into(), "wal".into()]], "");
-        let want = "\
- stat  | value
+        let out = output(
+            &["stat", "value"],
+            vec![vec!["edges".into(), Value::Int(3)], vec!["mode".into(), "wal".into()]],
+            "",
+        );
+        let want = " stat  | value
 -------+-------
  edges |     3
  mode  | wal
@@ -192,7 +200,10 @@ user 'alice': 2 edges
     fn json_lines() {
         let out = output(
             &["item", "weight", "count", "note"],
-            vec![vec!["sku-\"1\"".into(), Value::Float(0.5), Value::Int(3), Value::Null], vec![Value::Float(f64::NAN)]],
+            vec![
+                vec!["sku-\"1\"".into(), Value::Float(0.5), Value::Int(3), Value::Null],
+                vec![Value::Float(f64::NAN)],
+            ],
             "done",
         );
         assert_eq!(
@@ -200,7 +211,10 @@ user 'alice': 2 edges
             r#"{"columns":["item","weight","count","note"],"rows":[["sku-\"1\"",0.5,3,null],[null]],"summary":"done"}"#
         );
         let at = Location { file: Some("<stdin>"), line: 3, column: None };
-        assert_eq!(json_error("unknown user 'bob'", at), r#"{"error":"unknown user 'bob'","file":"<stdin>","line":3}"#);
+        assert_eq!(
+            json_error("unknown user 'bob'", at),
+            r#"{"error":"unknown user 'bob'","file":"<stdin>","line":3}"#
+        );
         let at = Location { file: None, line: 1, column: Some(5) };
         assert_eq!(json_error("bad", at), r#"{"error":"bad","file":null,"line":1,"column":5}"#);
     }
