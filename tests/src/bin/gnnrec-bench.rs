@@ -154,18 +154,18 @@ fn child_store(args: &[String]) -> Result<()> {
 /// A pre-encoded put: column family, key, value.
 type Put = (&'static str, Vec<u8>, Vec<u8>);
 
-/// The same key/value pairs as the store writes for the generated edges, as batched puts.
-/// Encoding happens before the clock starts: only the writes are timed.
+/// The same key/value pairs as the store writes for the generated edges, as batched puts
+/// in the store's order (new nodes, then the event log, then both edge indexes) and batch
+/// size. Encoding happens before the clock starts: only the writes are timed.
 fn child_raw(args: &[String]) -> Result<()> {
     let [_csv, target, rest @ ..] = args else { return Err("usage: ingest-raw CSV DIR".into()) };
     let edges: u64 = flag(rest, "--edges", 2_000_000)?;
     let seed: u64 = flag(rest, "--seed", 42)?;
     let cfg = SynthConfig::for_edges(edges, seed);
     let type_ids = ["click", "cart", "like", "buy"];
-    let mut kvs: Vec<Put> = Vec::new();
     let (mut users, mut items) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    let (mut nodes, mut events, mut edge_puts) = (Vec::<Put>::new(), Vec::<Put>::new(), Vec::<Put>::new());
     let mut seq = 0u64;
-    let mut batches: Vec<Vec<Put>> = Vec::new();
     synth::generate(&cfg, |r| {
         seq += 1;
         let t = type_ids.iter().position(|t| *t == r.kind.as_str()).unwrap_or(0) as u16;
@@ -177,28 +177,29 @@ fn child_raw(args: &[String]) -> Result<()> {
                 } else {
                     (schema::CF_ITEM_IDS, schema::CF_ITEM_NAMES)
                 };
-                kvs.push((ids_cf, name.clone(), id.to_be_bytes().to_vec()));
-                kvs.push((names_cf, id.to_be_bytes().to_vec(), name));
+                nodes.push((ids_cf, name.clone(), id.to_be_bytes().to_vec()));
+                nodes.push((names_cf, id.to_be_bytes().to_vec(), name));
             }
         }
         let value = EdgeValue::single(r.weight, r.ts).encode().to_vec();
         let event = Event::AddEdge { user: r.user, edge_type: t, item: r.item, weight: r.weight, ts: r.ts };
-        kvs.push((schema::CF_EVENTS, seq.to_be_bytes().to_vec(), event.encode().to_vec()));
-        kvs.push((schema::CF_EDGES_OUT, edge_key(r.user, t, r.item).to_vec(), value.clone()));
-        kvs.push((schema::CF_EDGES_IN, edge_key(r.item, t, r.user).to_vec(), value));
-        // The store writes 50,000 edges per batch; so does the baseline.
-        if seq % 50_000 == 0 {
-            batches.push(std::mem::take(&mut kvs));
-        }
+        events.push((schema::CF_EVENTS, seq.to_be_bytes().to_vec(), event.encode().to_vec()));
+        edge_puts.push((schema::CF_EDGES_OUT, edge_key(r.user, t, r.item).to_vec(), value.clone()));
+        edge_puts.push((schema::CF_EDGES_IN, edge_key(r.item, t, r.user).to_vec(), value));
     })
     .map_err(|e| e.to_string())?;
-    batches.push(kvs);
 
+    // The store writes 50,000 edges per batch.
+    const EDGES_PER_BATCH: usize = 50_000;
     let db = RawBaseline::create(target).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    for batch in &batches {
-        db.put_batch(batch.iter().map(|(cf, k, v)| (*cf, k.as_slice(), v.as_slice())))
-            .map_err(|e| e.to_string())?;
+    for (puts, per_batch) in
+        [(&nodes, 2 * EDGES_PER_BATCH), (&events, EDGES_PER_BATCH), (&edge_puts, 2 * EDGES_PER_BATCH)]
+    {
+        for batch in puts.chunks(per_batch) {
+            db.put_batch(batch.iter().map(|(cf, k, v)| (*cf, k.as_slice(), v.as_slice())))
+                .map_err(|e| e.to_string())?;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     drop(db);
