@@ -142,6 +142,8 @@ pub struct NodeInfo {
 #[derive(Debug)]
 pub struct Database {
     pub(crate) store: Store,
+    /// The newest trained model, loaded on first use.
+    pub(crate) model: std::sync::RwLock<Option<std::sync::Arc<crate::training::Loaded>>>,
 }
 
 impl Database {
@@ -149,7 +151,7 @@ impl Database {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
         let store = Store::open(path)?;
         store.set_durability(options.durability);
-        Ok(Database { store })
+        Ok(Database { store, model: std::sync::RwLock::new(None) })
     }
 
     /// Closes the database. Dropping it does the same; `close` is there for symmetry with

@@ -3,6 +3,7 @@
 use gnnrec_query::{AddEdge, DeleteTarget, SettingValue, ShowTarget, Statement};
 
 use crate::database::{Database, Durability, Interaction, LoadProgress};
+use crate::training::{EpochReport, TrainConfig};
 use crate::error::{Error, Result};
 use crate::output::{Output, Value};
 
@@ -17,7 +18,7 @@ impl Database {
     pub fn execute_with_progress(
         &self,
         text: &str,
-        progress: &mut dyn FnMut(LoadProgress),
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<Output>> {
         let statements = gnnrec_query::parse(text)?;
         statements.iter().map(|s| self.execute_statement(&s.statement, progress)).collect()
@@ -27,12 +28,12 @@ impl Database {
     pub fn execute_statement(
         &self,
         statement: &Statement,
-        progress: &mut dyn FnMut(LoadProgress),
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<Output> {
         match statement {
             Statement::Add(add) => self.exec_add(add),
             Statement::Load { path } => {
-                let s = self.load_csv(path, &mut *progress)?;
+                let s = self.load_csv(path, |p| progress(Progress::Load(p)))?;
                 Ok(Output::message(format!(
                     "loaded {} edges ({} new users, {} new items) in {:.2}s",
                     s.edges, s.new_users, s.new_items, s.seconds
@@ -80,11 +81,78 @@ impl Database {
                 }
                 _ => Err(Error::Invalid(format!("unknown setting '{}'", setting.key))),
             },
-            Statement::Train { .. } => Err(Error::NotAvailable("TRAIN")),
-            Statement::Score { .. } => Err(Error::NotAvailable("SCORE")),
-            Statement::Recommend { .. } => Err(Error::NotAvailable("RECOMMEND")),
+            Statement::Train { epochs, with } => {
+                let mut config = TrainConfig::default();
+                config.apply(with)?;
+                if let Some(n) = epochs {
+                    config.epochs = usize::try_from(*n).ok().filter(|&n| (1..=10_000).contains(&n)).ok_or_else(|| {
+                        Error::Invalid(format!("EPOCHS must be a whole number from 1 to 10000, not {n}"))
+                    })?;
+                }
+                let epochs = config.epochs;
+                let r = self.train(&config, |report| progress(Progress::Epoch { report, epochs }))?;
+                let rows = vec![vec![
+                    r.model_version.into(),
+                    r.epochs.into(),
+                    r.best_epoch.into(),
+                    r.loss.into(),
+                    r.val_ndcg.into(),
+                    r.seconds.into(),
+                ]];
+                Ok(Output::table(
+                    &["model_version", "epochs", "best_epoch", "loss", "val_ndcg@20", "seconds"],
+                    rows,
+                    format!("trained model version {} on {} edges", r.model_version, r.edges),
+                ))
+            }
+            Statement::Score { user, item, target } => {
+                let s = self.score(user, item, target.as_deref())?;
+                let rows = vec![vec![
+                    user.as_str().into(),
+                    item.as_str().into(),
+                    s.raw.into(),
+                    s.probability.into(),
+                    s.model_version.into(),
+                ]];
+                Ok(Output::table(&["user", "item", "score", "probability", "model_version"], rows, ""))
+            }
+            Statement::Recommend { user, k, exclude_seen, target } => {
+                let k = usize::try_from(*k).unwrap_or(usize::MAX);
+                let r = self.recommend(user, k, *exclude_seen, target.as_deref())?;
+                let n = r.items.len();
+                let rows = r
+                    .items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(rank, rec)| vec![(rank as u64 + 1).into(), rec.item.into(), rec.score.into()])
+                    .collect();
+                Ok(Output::table(
+                    &["rank", "item", "score"],
+                    rows,
+                    format!("{n} items for '{user}', exact scoring, model version {}", r.model_version),
+                ))
+            }
+            Statement::Eval { path, k, target } => {
+                let k = k.map_or(Ok(20), |k| usize::try_from(k).map_err(|_| Error::Invalid(format!("TOP {k} is too large"))))?;
+                let r = self.evaluate(path, k, target.as_deref())?;
+                let m = r.metrics;
+                let rows = vec![
+                    vec![format!("Recall@{k}").into(), m.recall.into()],
+                    vec![format!("NDCG@{k}").into(), m.ndcg.into()],
+                    vec![format!("HitRate@{k}").into(), m.hit_rate.into()],
+                    vec!["MRR".into(), m.mrr.into()],
+                    vec!["AUC".into(), m.auc.into()],
+                ];
+                Ok(Output::table(
+                    &["metric", "value"],
+                    rows,
+                    format!(
+                        "{} users, {} held-out edges ({} skipped: unknown user or item), model version {}",
+                        r.users, r.edges, r.skipped, r.model_version
+                    ),
+                ))
+            }
             Statement::Similar { .. } => Err(Error::NotAvailable("SIMILAR")),
-            Statement::Eval { .. } => Err(Error::NotAvailable("EVAL")),
             Statement::Sync => Err(Error::NotAvailable("SYNC")),
         }
     }
@@ -135,10 +203,49 @@ impl Database {
                 let info = self.item(item)?;
                 Ok(edges_table("user", info.edges, &format!("item '{item}'")))
             }
-            ShowTarget::Model => Err(Error::NotAvailable("SHOW MODEL")),
+            ShowTarget::Model => {
+                let r = self.model_report()?.ok_or_else(|| Error::Invalid("no model yet: run TRAIN first".into()))?;
+                let loaded = self.loaded_model()?;
+                let h = &loaded.model.hyper;
+                let rows: Vec<Vec<Value>> = vec![
+                    vec!["model_version".into(), r.model_version.into()],
+                    vec!["trained_at".into(), r.trained_at.into()],
+                    vec!["seconds".into(), r.seconds.into()],
+                    vec!["targets".into(), r.targets.join(",").into()],
+                    vec!["users".into(), r.users.into()],
+                    vec!["items".into(), r.items.into()],
+                    vec!["edges".into(), r.edges.into()],
+                    vec!["examples".into(), r.examples.into()],
+                    vec!["validation_edges".into(), r.validation_edges.into()],
+                    vec!["epochs".into(), r.epochs.into()],
+                    vec!["best_epoch".into(), r.best_epoch.into()],
+                    vec!["loss".into(), r.loss.into()],
+                    vec!["val_ndcg@20".into(), r.val_ndcg.into()],
+                    vec!["trained_through".into(), r.trained_through.into()],
+                    vec!["dim".into(), (h.dim as u64).into()],
+                    vec!["loss_function".into(), format!("{:?}", h.loss).to_lowercase().into()],
+                    vec!["lr".into(), h.lr.into()],
+                    vec!["batch".into(), (h.batch as u64).into()],
+                    vec!["negatives".into(), (h.negatives as u64).into()],
+                    vec!["sampler".into(), format!("{:?}", h.sampler).to_lowercase().into()],
+                    vec!["margin".into(), h.margin.into()],
+                    vec!["fanout".into(), (h.fanout as u64).into()],
+                    vec!["reg".into(), h.reg.into()],
+                    vec!["seed".into(), h.seed.into()],
+                ];
+                Ok(Output::table(&["property", "value"], rows, ""))
+            }
             ShowTarget::Worker => Err(Error::NotAvailable("SHOW WORKER")),
         }
     }
+}
+
+/// Progress of a long statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Progress {
+    Load(LoadProgress),
+    /// An epoch of TRAIN finished; `epochs` is the most it will run.
+    Epoch { report: EpochReport, epochs: usize },
 }
 
 fn edges_table(other: &str, edges: Vec<crate::EdgeInfo>, who: &str) -> Output {

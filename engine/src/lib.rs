@@ -28,6 +28,10 @@ mod csv_load;
 mod database;
 mod error;
 mod exec;
+mod graph;
+mod metrics;
+mod model;
+mod training;
 mod output;
 
 pub use database::{
@@ -35,6 +39,10 @@ pub use database::{
     NodeInfo, Options, Stats, MAX_ID_BYTES,
 };
 pub use error::{Error, Result};
+pub use exec::Progress;
+pub use model::{Loss, Sampler};
+pub use training::{EpochReport, EvalReport, Recommendation, Recommendations, Score, TrainConfig, TrainReport};
+pub use metrics::Metrics;
 pub use output::{Output, Value};
 
 /// The query language, re-exported so that a program needs only this crate.

@@ -13,7 +13,7 @@ use gnnrec_engine::query::{is_complete, split_statements, ParseError, Span};
 use gnnrec_engine::{Database, Error};
 
 use crate::meta::{Meta, HELP};
-use crate::progress::LoadBar;
+use crate::progress::StatementBar;
 use crate::render::{self, Location};
 
 /// How deep `.read` may nest, so that a file reading itself fails instead of recursing.
@@ -171,7 +171,7 @@ impl<'a> Runner<'a> {
     /// Runs the statement at `span` of `text`, whose first line is line `first_line`.
     fn statement(&mut self, text: &str, span: Span, file: Option<&str>, first_line: usize) -> Flow {
         let line = first_line + newlines(&text[..span.start]);
-        let mut bar = LoadBar::new(self.progress_bars);
+        let mut bar = StatementBar::new(self.progress_bars);
         let result = self.db.execute_with_progress(&text[span.start..span.end], &mut |p| bar.update(p));
         bar.finish();
         match result {

@@ -7,6 +7,10 @@
 //!   process of its own so that its peak RSS is its own.
 //! `gnnrec-bench load FILE [--dir DIR]`
 //!   times the LOAD of an existing file (types it uses are declared first).
+//! `gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with SETTINGS]`
+//!   loads train.csv (val_train.csv), TRAINs with the defaults (plus SETTINGS), EVALs
+//!   test.csv (val_test.csv) for `like` at 10 and 20, and prints the peers' figures from
+//!   PEERS.md beside ours.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,6 +26,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ingest") => ingest(&args[1..]),
         Some("load") => load_file(&args[1..]),
+        Some("quality") => quality(&args[1..]),
         // The two sides of `ingest`, run as child processes.
         Some("ingest-store") => child_store(&args[1..]),
         Some("ingest-raw") => child_raw(&args[1..]),
@@ -41,7 +46,8 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds R] [--dir DIR]\n       \
-                     gnnrec-bench load FILE [--dir DIR]";
+                     gnnrec-bench load FILE [--dir DIR]\n       \
+                     gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -249,6 +255,88 @@ fn load_file(args: &[String]) -> Result<()> {
         "seconds": seconds,
         "edges_per_s": summary.edges as f64 / seconds,
         "peak_rss_mb": peak_rss_mb(),
+        "machine": machine,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+fn quality(args: &[String]) -> Result<()> {
+    let data = PathBuf::from(args.first().ok_or("usage: gnnrec-bench quality MOVIELENS_DIR")?);
+    let split: String = flag(args, "--split", "test".to_owned())?;
+    let (train_file, test_file) = match split.as_str() {
+        "test" => ("train.csv", "test.csv"),
+        "val" => ("val_train.csv", "val_test.csv"),
+        other => return Err(format!("--split is test or val, not '{other}'")),
+    };
+    let with: String = flag(args, "--with", String::new())?;
+    let mut config = gnnrec_engine::TrainConfig::default();
+    if !with.is_empty() {
+        match gnnrec_engine::query::parse_statement(&format!("TRAIN WITH {with}")) {
+            Ok(gnnrec_engine::query::Statement::Train { with, .. }) => config.apply(&with).map_err(|e| e.to_string())?,
+            Ok(_) => unreachable!("a TRAIN statement parses as TRAIN"),
+            Err(e) => return Err(format!("--with: {e}")),
+        }
+    }
+    let dir = work_dir(args)?;
+    let db = Database::open(dir.path().join("db"), Options::default()).map_err(|e| e.to_string())?;
+    db.create_type("view", 0.5).map_err(|e| e.to_string())?;
+    db.load_csv(data.join(train_file), |_| {}).map_err(|e| e.to_string())?;
+    let report = db
+        .train(&config, |e| {
+            eprintln!("epoch {:>3}  loss {:.4}  val ndcg@20 {:.4}  {:.1}s", e.epoch, e.loss, e.val_ndcg, e.seconds)
+        })
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let at20 = db.evaluate(data.join(test_file), 20, Some("like")).map_err(|e| e.to_string())?;
+    let score_seconds = started.elapsed().as_secs_f64();
+    let at10 = db.evaluate(data.join(test_file), 10, Some("like")).map_err(|e| e.to_string())?;
+    let peers = std::fs::read_to_string(data.join("PEERS.md")).unwrap_or_default();
+    let peer = |key: &str| {
+        peers.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')?.trim().parse::<f64>().ok()).unwrap_or(f64::NAN)
+    };
+    let (best_recall, best_ndcg, lightgcn_s) = (peer("BEST_RECALL20"), peer("BEST_NDCG20"), peer("LIGHTGCN_TRAIN_S"));
+    let machine = machine();
+    println!("quality on MovieLens ({split} split: {train_file} -> {test_file}), {machine}");
+    println!("users evaluated {}, held-out edges {}, skipped {}", at20.users, at20.edges, at20.skipped);
+    println!("{:<12} {:>9} {:>9} {:>9}", "metric", "gnnrec", "best peer", "ratio");
+    for (name, ours, best) in [
+        ("Recall@10", at10.metrics.recall, f64::NAN),
+        ("Recall@20", at20.metrics.recall, best_recall),
+        ("NDCG@10", at10.metrics.ndcg, f64::NAN),
+        ("NDCG@20", at20.metrics.ndcg, best_ndcg),
+        ("HitRate@20", at20.metrics.hit_rate, f64::NAN),
+        ("MRR", at20.metrics.mrr, f64::NAN),
+        ("AUC", at20.metrics.auc, f64::NAN),
+    ] {
+        println!("{name:<12} {ours:>9.4} {best:>9.4} {:>9.3}", ours / best);
+    }
+    println!(
+        "train {:.1}s ({} epochs, best {}), LightGCN peer {lightgcn_s:.1}s, ratio {:.3}; scoring all test users {score_seconds:.2}s; peak RSS {:.0} MB",
+        report.seconds,
+        report.epochs,
+        report.best_epoch,
+        report.seconds / lightgcn_s,
+        peak_rss_mb()
+    );
+    let json = serde_json::json!({
+        "bench": "quality",
+        "split": split,
+        "recall10": at10.metrics.recall,
+        "recall20": at20.metrics.recall,
+        "ndcg10": at10.metrics.ndcg,
+        "ndcg20": at20.metrics.ndcg,
+        "best_peer_recall20": best_recall,
+        "best_peer_ndcg20": best_ndcg,
+        "recall20_ratio": at20.metrics.recall / best_recall,
+        "ndcg20_ratio": at20.metrics.ndcg / best_ndcg,
+        "train_seconds": report.seconds,
+        "lightgcn_train_seconds": lightgcn_s,
+        "epochs": report.epochs,
+        "best_epoch": report.best_epoch,
+        "val_ndcg20": report.val_ndcg,
+        "peak_rss_mb": peak_rss_mb(),
+        "with": with,
         "machine": machine,
     });
     println!("{json}");

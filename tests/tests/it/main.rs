@@ -3,4 +3,5 @@
 mod bad_input;
 mod crash;
 mod deps;
+mod gnn;
 mod model;

@@ -1,0 +1,179 @@
+//! The GNN: a typed, inductive one-hop graph model for link prediction.
+//!
+//! Every user, item and target type has a learnable id embedding. A user's vector is its
+//! own embedding plus a message from each of its items, weighted by a learnable weight per
+//! edge type (a buy says more than a click) and by the edge's strength, normalised by the
+//! square root of the user's degree:
+//!
+//! ```text
+//! h(u) = e(u) + sum over edges (u, t, i) of alpha(t) * strength * e(i) / sqrt(deg u)
+//! score(u, i, target) = sum over d of h(u)[d] * r(target)[d] * e(i)[d]
+//! ```
+//!
+//! Because `h(u)` is computed from the neighbourhood, a user who arrived after training
+//! (whose own `e(u)` does not exist) still gets a vector from the items they touched.
+//! Training lives in `train.rs` (dfdx); this file is inference and the checkpoint format,
+//! plain arithmetic on the learned tables.
+
+pub(crate) mod train;
+
+use bincode::{Decode, Encode};
+use gnnrec_storage::{NodeId, TypeId};
+
+/// Edge types the model can weigh separately; more are refused at TRAIN.
+pub const MAX_TYPES: usize = 32;
+
+/// The ranking loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum Loss {
+    /// max(0, margin - s(pos) + s(neg)): the default, as in the seed project.
+    Hinge,
+    /// -ln sigmoid(s(pos) - s(neg)).
+    Bpr,
+    /// Binary cross-entropy: positives labelled 1, negatives 0.
+    Bce,
+}
+
+/// How negative items are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum Sampler {
+    Uniform,
+    /// In proportion to degree^0.75, as word2vec does: popular items are the hard negatives.
+    Popularity,
+}
+
+/// The hyper-parameters of one TRAIN; each is a `TRAIN WITH key = value` setting.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct Hyper {
+    pub dim: usize,
+    pub epochs: usize,
+    pub lr: f32,
+    pub batch: usize,
+    pub negatives: usize,
+    pub margin: f32,
+    pub loss: Loss,
+    pub sampler: Sampler,
+    /// Candidates scored per negative to pick the hardest; 1 turns mining off.
+    pub hard: usize,
+    /// Neighbours sampled per user in a training step.
+    pub fanout: usize,
+    /// L2 penalty on the embeddings a step touches.
+    pub reg: f32,
+    /// Epochs without a better validation score before training stops.
+    pub patience: usize,
+    /// Share of each user's target edges (the latest ones) held out for validation.
+    pub val_share: f32,
+    pub seed: u64,
+    /// The edge types to predict, by name; empty means like and buy when present, else all.
+    pub targets: Vec<String>,
+}
+
+impl Default for Hyper {
+    fn default() -> Hyper {
+        Hyper {
+            dim: 64,
+            epochs: 40,
+            lr: 0.01,
+            batch: 1024,
+            negatives: 8,
+            margin: 0.5,
+            loss: Loss::Hinge,
+            sampler: Sampler::Popularity,
+            hard: 1,
+            fanout: 64,
+            reg: 1e-4,
+            patience: 4,
+            val_share: 0.1,
+            seed: 42,
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// A trained model: the learned tables and how they were learned.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct Model {
+    pub hyper: Hyper,
+    /// Predicted edge types, in the order of the relation vectors.
+    pub targets: Vec<TypeId>,
+    /// alpha(t) for every edge type id below MAX_TYPES.
+    pub type_weight: Vec<f32>,
+    pub users: usize,
+    pub items: usize,
+    /// users x dim, row-major.
+    pub user_emb: Vec<f32>,
+    /// items x dim, row-major.
+    pub item_emb: Vec<f32>,
+    /// targets x dim, row-major.
+    pub rel_emb: Vec<f32>,
+}
+
+impl Model {
+    pub fn dim(&self) -> usize {
+        self.hyper.dim
+    }
+
+    fn row(table: &[f32], dim: usize, id: usize) -> Option<&[f32]> {
+        table.get(id * dim..(id + 1) * dim)
+    }
+
+    /// The item's embedding, if the item existed when the model was trained.
+    pub fn item_vector(&self, item: NodeId) -> Option<&[f32]> {
+        Self::row(&self.item_emb, self.dim(), item as usize)
+    }
+
+    /// The user's vector from its id embedding (when the user was trained) and its current
+    /// neighbourhood: `(item, edge type, strength)` for every edge.
+    pub fn user_vector(&self, user: NodeId, edges: impl IntoIterator<Item = (NodeId, TypeId, f32)>) -> Vec<f32> {
+        let dim = self.dim();
+        let mut h = Self::row(&self.user_emb, dim, user as usize).map_or_else(|| vec![0.0; dim], <[f32]>::to_vec);
+        let mut acc = vec![0.0f32; dim];
+        let mut degree = 0usize;
+        for (item, edge_type, strength) in edges {
+            degree += 1;
+            let (Some(e), Some(&alpha)) = (self.item_vector(item), self.type_weight.get(edge_type as usize)) else {
+                continue;
+            };
+            let w = alpha * strength;
+            for (a, x) in acc.iter_mut().zip(e) {
+                *a += w * x;
+            }
+        }
+        if degree > 0 {
+            let norm = 1.0 / (degree as f32).sqrt();
+            for (h, a) in h.iter_mut().zip(&acc) {
+                *h += a * norm;
+            }
+        }
+        h
+    }
+
+    /// The relation vector of one target, or the mean over all targets.
+    pub fn relation(&self, target: Option<usize>) -> Vec<f32> {
+        let dim = self.dim();
+        match target {
+            Some(t) => Self::row(&self.rel_emb, dim, t).map_or_else(|| vec![1.0; dim], <[f32]>::to_vec),
+            None => {
+                let n = self.targets.len().max(1) as f32;
+                let mut r = vec![0.0; dim];
+                for t in 0..self.targets.len() {
+                    if let Some(row) = Self::row(&self.rel_emb, dim, t) {
+                        for (a, x) in r.iter_mut().zip(row) {
+                            *a += x / n;
+                        }
+                    }
+                }
+                r
+            }
+        }
+    }
+
+    /// `h(u) * r`: the query vector whose inner product with an item embedding is the score.
+    pub fn query_vector(&self, user_vector: &[f32], relation: &[f32]) -> Vec<f32> {
+        user_vector.iter().zip(relation).map(|(h, r)| h * r).collect()
+    }
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,465 @@
+//! TRAIN, SCORE, RECOMMEND and EVAL: the model between storage and the user.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bincode::{Decode, Encode};
+use gnnrec_query::{Setting, SettingValue};
+use gnnrec_storage::{EdgeRecord, NodeId, NodeKind, TrainingCommit, TypeId};
+
+use crate::database::{now, Database};
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::metrics::{rank_user, MetricTotals, Metrics};
+use crate::model::train::{Example, Trainer, Validation};
+use crate::model::{dot, Loss, Model, Sampler, MAX_TYPES};
+
+pub use crate::model::train::EpochReport;
+pub use crate::model::Hyper as TrainConfig;
+
+/// Validation users are capped so that early stopping stays cheap on large graphs.
+const MAX_VALIDATION_USERS: usize = 2000;
+
+/// A trained model as stored: the model and the report of the training that made it.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub(crate) struct Checkpoint {
+    pub model: Model,
+    pub report: TrainReport,
+}
+
+/// What a TRAIN did; `SHOW MODEL` prints it.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct TrainReport {
+    pub model_version: u64,
+    /// Unix seconds when training finished.
+    pub trained_at: i64,
+    pub seconds: f64,
+    pub users: u64,
+    pub items: u64,
+    /// Edges in the training graph, and positive examples among them (target types).
+    pub edges: u64,
+    pub examples: u64,
+    pub validation_edges: u64,
+    pub epochs: u64,
+    pub best_epoch: u64,
+    pub loss: f64,
+    /// NDCG@20 on the validation edges at the best epoch.
+    pub val_ndcg: f64,
+    pub trained_through: u64,
+    pub targets: Vec<String>,
+}
+
+/// One item of a recommendation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    pub item: String,
+    pub score: f32,
+}
+
+/// The answer to RECOMMEND.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendations {
+    pub items: Vec<Recommendation>,
+    pub model_version: u64,
+}
+
+/// The answer to SCORE.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// The model's raw score (an inner product).
+    pub raw: f32,
+    /// The raw score through a sigmoid: in [0, 1], higher is likelier.
+    pub probability: f32,
+    pub model_version: u64,
+}
+
+/// The answer to EVAL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalReport {
+    pub k: usize,
+    pub users: usize,
+    pub edges: usize,
+    /// Held-out rows skipped because their user or item is not in the graph.
+    pub skipped: usize,
+    pub metrics: Metrics,
+    pub model_version: u64,
+}
+
+/// The loaded model with what queries need beside it.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub version: u64,
+    pub model: Model,
+    pub report: TrainReport,
+}
+
+impl TrainConfig {
+    /// Applies `TRAIN WITH key = value` settings.
+    pub fn apply(&mut self, settings: &[Setting]) -> Result<()> {
+        for s in settings {
+            let key = s.key.to_ascii_lowercase();
+            let bad = |what: &str| Error::Invalid(format!("{key} must be {what}"));
+            let int = |min: i64, max: i64| match s.value {
+                SettingValue::Int(i) if (min..=max).contains(&i) => Ok(i),
+                _ => Err(bad(&format!("a whole number from {min} to {max}"))),
+            };
+            let float = |min: f64, max: f64| match s.value {
+                SettingValue::Int(i) if (min..=max).contains(&(i as f64)) => Ok(i as f64),
+                SettingValue::Float(x) if (min..=max).contains(&x) => Ok(x),
+                _ => Err(bad(&format!("a number from {min} to {max}"))),
+            };
+            let word = || match &s.value {
+                SettingValue::Word(w) | SettingValue::Str(w) => Ok(w.to_ascii_lowercase()),
+                _ => Err(bad("a word")),
+            };
+            match key.as_str() {
+                "dim" => self.dim = int(1, 1024)? as usize,
+                "epochs" => self.epochs = int(1, 10_000)? as usize,
+                "lr" => self.lr = float(1e-6, 10.0)? as f32,
+                "batch" => self.batch = int(1, 1 << 20)? as usize,
+                "negatives" => self.negatives = int(1, 1000)? as usize,
+                "margin" => self.margin = float(0.0, 100.0)? as f32,
+                "hard" => self.hard = int(1, 1000)? as usize,
+                "fanout" => self.fanout = int(1, 100_000)? as usize,
+                "reg" => self.reg = float(0.0, 10.0)? as f32,
+                "patience" => self.patience = int(1, 10_000)? as usize,
+                "val_share" => self.val_share = float(0.0, 0.9)? as f32,
+                "seed" => self.seed = int(0, i64::MAX)? as u64,
+                "loss" => {
+                    self.loss = match word()?.as_str() {
+                        "hinge" => Loss::Hinge,
+                        "bpr" => Loss::Bpr,
+                        "bce" => Loss::Bce,
+                        _ => return Err(bad("hinge, bpr or bce")),
+                    }
+                }
+                "negative_sampler" | "sampler" => {
+                    self.sampler = match word()?.as_str() {
+                        "uniform" => Sampler::Uniform,
+                        "popularity" => Sampler::Popularity,
+                        _ => return Err(bad("uniform or popularity")),
+                    }
+                }
+                "targets" | "target" => {
+                    let list = match &s.value {
+                        SettingValue::Word(w) | SettingValue::Str(w) => w.clone(),
+                        _ => return Err(bad("edge type names, e.g. 'like,buy'")),
+                    };
+                    self.targets = list.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                }
+                _ => return Err(Error::Invalid(format!("unknown TRAIN setting '{}'", s.key))),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Database {
+    /// Trains a model on every edge in the database and stores it, with the final
+    /// embedding of every node, as a new model version.
+    pub fn train(&self, config: &TrainConfig, mut progress: impl FnMut(EpochReport)) -> Result<TrainReport> {
+        let started = Instant::now();
+        let trained_through = self.store.last_seq();
+        let types = self.store.types();
+        if types.len() > MAX_TYPES {
+            return Err(Error::Invalid(format!("the model weighs at most {MAX_TYPES} edge types, the database has {}", types.len())));
+        }
+        let edges: Vec<EdgeRecord> = self.store.edges().collect::<std::result::Result<_, _>>()?;
+        if edges.is_empty() {
+            return Err(Error::Invalid("there is nothing to train on: the database has no edges".into()));
+        }
+        let targets = self.resolve_targets(config, &edges)?;
+        let users = self.store.node_id_bound(NodeKind::User) as usize;
+        let items = self.store.node_id_bound(NodeKind::Item) as usize;
+
+        let (train_edges, validation, validation_edges) = split_validation(&edges, &targets, config, users);
+        let graph = Graph::from_edges(users, items, &train_edges);
+        let examples: Vec<Example> = train_edges
+            .iter()
+            .filter_map(|e| {
+                let t = targets.iter().position(|&t| t == e.edge_type)?;
+                Some(Example { user: e.user, item: e.item, target: t as u32 })
+            })
+            .collect();
+        if examples.is_empty() {
+            return Err(Error::Invalid("no edge of a target type is left to train on".into()));
+        }
+        let type_weight: Vec<f32> = types.iter().map(|t| t.weight).collect();
+        let trainer = Trainer::new(&graph, config.clone(), targets.len(), &type_weight);
+        let outcome = trainer.fit(examples.clone(), &validation, targets.clone(), &mut progress);
+        drop(graph);
+
+        // Final embeddings come from the whole graph, validation edges included.
+        let full = Graph::from_edges(users, items, &edges);
+        let model = outcome.model;
+        let mut embeddings = Vec::with_capacity(users + items);
+        for u in 0..users as u32 {
+            let range = full.by_user.range(u);
+            if range.is_empty() {
+                continue;
+            }
+            let neighbours = range.map(|p| (full.by_user.other[p], full.by_user.edge_type[p], full.by_user.strength[p]));
+            embeddings.push((NodeKind::User, u, model.user_vector(u, neighbours)));
+        }
+        for i in 0..items as u32 {
+            if full.by_item.degree(i) > 0 {
+                if let Some(e) = model.item_vector(i) {
+                    embeddings.push((NodeKind::Item, i, e.to_vec()));
+                }
+            }
+        }
+        let version = self.store.latest_model()?.map_or(1, |(v, _)| v + 1);
+        let report = TrainReport {
+            model_version: version,
+            trained_at: now(),
+            seconds: started.elapsed().as_secs_f64(),
+            users: embeddings.iter().filter(|e| e.0 == NodeKind::User).count() as u64,
+            items: embeddings.iter().filter(|e| e.0 == NodeKind::Item).count() as u64,
+            edges: edges.len() as u64,
+            examples: examples.len() as u64,
+            validation_edges: validation_edges as u64,
+            epochs: outcome.epochs as u64,
+            best_epoch: outcome.best_epoch as u64,
+            loss: outcome.loss,
+            val_ndcg: outcome.val_ndcg,
+            trained_through,
+            targets: targets.iter().map(|&t| types[t as usize].name.clone()).collect(),
+        };
+        let checkpoint = Checkpoint { model, report: report.clone() };
+        let bytes = bincode::encode_to_vec(&checkpoint, bincode::config::standard())
+            .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
+        self.store.commit_training(&TrainingCommit {
+            model_version: version,
+            checkpoint: &bytes,
+            embeddings: &embeddings,
+            trained_through,
+        })?;
+        *self.model.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(Loaded { version, model: checkpoint.model, report: report.clone() }));
+        Ok(report)
+    }
+
+    fn resolve_targets(&self, config: &TrainConfig, edges: &[EdgeRecord]) -> Result<Vec<TypeId>> {
+        if !config.targets.is_empty() {
+            return config
+                .targets
+                .iter()
+                .map(|name| self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}' in targets"))))
+                .collect();
+        }
+        let present: HashSet<TypeId> = edges.iter().map(|e| e.edge_type).collect();
+        let preferred: Vec<TypeId> =
+            ["like", "buy"].iter().filter_map(|n| self.store.type_id(n)).filter(|t| present.contains(t)).collect();
+        if preferred.is_empty() {
+            let mut all: Vec<TypeId> = present.into_iter().collect();
+            all.sort_unstable();
+            Ok(all)
+        } else {
+            Ok(preferred)
+        }
+    }
+
+    /// The newest model, loaded once and shared by every query.
+    pub(crate) fn loaded_model(&self) -> Result<Arc<Loaded>> {
+        if let Some(m) = self.model.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(m.clone());
+        }
+        let Some((version, bytes)) = self.store.latest_model()? else {
+            return Err(Error::Invalid("no model yet: run TRAIN first".into()));
+        };
+        let (checkpoint, _): (Checkpoint, usize) = bincode::decode_from_slice(&bytes, bincode::config::standard())
+            .map_err(|e| Error::Invalid(format!("model version {version} does not decode: {e}")))?;
+        let loaded = Arc::new(Loaded { version, model: checkpoint.model, report: checkpoint.report });
+        *self.model.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The report of the newest model, or `None` before the first TRAIN.
+    pub fn model_report(&self) -> Result<Option<TrainReport>> {
+        match self.loaded_model() {
+            Ok(m) => Ok(Some(m.report.clone())),
+            Err(Error::Invalid(_)) if self.store.latest_model()?.is_none() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn target_index(&self, loaded: &Loaded, target: Option<&str>) -> Result<Option<usize>> {
+        let Some(name) = target else { return Ok(None) };
+        let t = self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?;
+        match loaded.model.targets.iter().position(|&x| x == t) {
+            Some(i) => Ok(Some(i)),
+            None => Err(Error::Invalid(format!(
+                "model version {} does not predict '{name}'; its targets are {}",
+                loaded.version,
+                loaded.report.targets.join(", ")
+            ))),
+        }
+    }
+
+    /// The query vector of a user: from the model and the user's current edges, so that a
+    /// user who arrived after training is scored from their neighbourhood.
+    fn user_query(&self, loaded: &Loaded, user: NodeId, target: Option<usize>) -> Result<Vec<f32>> {
+        let neighbours = self.store.neighbours(NodeKind::User, user, None)?;
+        let edges = neighbours.iter().map(|n| (n.node, n.edge_type, 1.0 + (n.value.count.max(1) as f32).ln()));
+        let h = loaded.model.user_vector(user, edges);
+        Ok(loaded.model.query_vector(&h, &loaded.model.relation(target)))
+    }
+
+    /// The model's score of one user-item pair.
+    pub fn score(&self, user: &str, item: &str, target: Option<&str>) -> Result<Score> {
+        let loaded = self.loaded_model()?;
+        let u = self.store.require_node(NodeKind::User, user)?;
+        let i = self.store.require_node(NodeKind::Item, item)?;
+        let t = self.target_index(&loaded, target)?;
+        let e = loaded.model.item_vector(i).ok_or_else(|| {
+            Error::Invalid(format!("item '{item}' arrived after model version {} was trained", loaded.version))
+        })?;
+        let raw = dot(&self.user_query(&loaded, u, t)?, e);
+        Ok(Score { raw, probability: 1.0 / (1.0 + (-raw).exp()), model_version: loaded.version })
+    }
+
+    /// The k items the model scores highest for a user, by scoring every item.
+    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool, target: Option<&str>) -> Result<Recommendations> {
+        if k == 0 {
+            return Err(Error::Invalid("TOP k needs k of at least 1".into()));
+        }
+        let loaded = self.loaded_model()?;
+        let u = self.store.require_node(NodeKind::User, user)?;
+        let t = self.target_index(&loaded, target)?;
+        let query = self.user_query(&loaded, u, t)?;
+        let seen: HashSet<NodeId> = if exclude_seen {
+            self.store.neighbours(NodeKind::User, u, None)?.into_iter().map(|n| n.node).collect()
+        } else {
+            HashSet::new()
+        };
+        let model = &loaded.model;
+        let mut scored: Vec<(NodeId, f32)> = (0..model.items as NodeId)
+            .filter(|i| !seen.contains(i))
+            .filter_map(|i| Some((i, dot(&query, model.item_vector(i)?))))
+            .collect();
+        let k = k.min(scored.len());
+        if k < scored.len() {
+            scored.select_nth_unstable_by(k, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            scored.truncate(k);
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut items = Vec::with_capacity(k);
+        for (i, score) in scored {
+            // Deleted items have no name any more and are never recommended.
+            if let Some(name) = self.store.node_name(NodeKind::Item, i)? {
+                items.push(Recommendation { item: name, score });
+            }
+        }
+        Ok(Recommendations { items, model_version: loaded.version })
+    }
+
+    /// Ranks every item for the users of a held-out file and measures the rankings, as
+    /// the benchmark protocol defines: candidates are the items of the graph minus the
+    /// user's own; ties go to the smaller item id (byte order).
+    pub fn evaluate(&self, path: impl AsRef<Path>, k: usize, target: Option<&str>) -> Result<EvalReport> {
+        if k == 0 {
+            return Err(Error::Invalid("TOP k needs k of at least 1".into()));
+        }
+        let loaded = self.loaded_model()?;
+        let t = self.target_index(&loaded, target)?;
+        let path = path.as_ref();
+        let type_filter = match target {
+            Some(name) => Some(self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?),
+            None => None,
+        };
+        // Rows of types the database does not know are still held-out rows; they only
+        // never match a FOR filter.
+        let type_id = |name: &str| self.store.type_id(name).or(Some(TypeId::MAX));
+        let load = crate::csv_load::parse_file(path, &type_id, now())?;
+        let mut held_out: HashMap<NodeId, HashSet<NodeId>> = HashMap::new();
+        let mut skipped = 0;
+        let mut edges = 0;
+        for e in &load.edges {
+            if type_filter.is_some_and(|t| t != e.edge_type) {
+                continue;
+            }
+            let user = self.store.node_id(NodeKind::User, &load.users[e.user as usize])?;
+            let item = self.store.node_id(NodeKind::Item, &load.items[e.item as usize])?;
+            match (user, item) {
+                (Some(u), Some(i)) if loaded.model.item_vector(i).is_some() => {
+                    if held_out.entry(u).or_default().insert(i) {
+                        edges += 1;
+                    }
+                }
+                _ => skipped += 1,
+            }
+        }
+        // Candidates: every item with an edge that the model knows.
+        let mut candidates = Vec::new();
+        let mut names: HashMap<NodeId, String> = HashMap::new();
+        for entry in self.store.nodes(NodeKind::Item) {
+            let (id, name) = entry?;
+            if loaded.model.item_vector(id).is_some() && !self.store.neighbours(NodeKind::Item, id, None)?.is_empty() {
+                candidates.push(id);
+                names.insert(id, name);
+            }
+        }
+        let mut totals = MetricTotals::default();
+        let mut users: Vec<&NodeId> = held_out.keys().collect();
+        users.sort_unstable();
+        for &u in users {
+            let relevant = &held_out[&u];
+            let own: HashSet<NodeId> = self.store.neighbours(NodeKind::User, u, None)?.into_iter().map(|n| n.node).collect();
+            let query = self.user_query(&loaded, u, t)?;
+            let mut scored: Vec<(NodeId, f32)> = candidates
+                .iter()
+                .filter(|i| !own.contains(i))
+                .filter_map(|&i| Some((i, dot(&query, loaded.model.item_vector(i)?))))
+                .collect();
+            let empty = String::new();
+            if let Some(m) = rank_user(&mut scored, |i| relevant.contains(&i), |i| names.get(&i).unwrap_or(&empty).as_bytes(), k) {
+                totals.add(&m);
+            }
+        }
+        Ok(EvalReport { k, users: totals.users, edges, skipped, metrics: totals.mean(), model_version: loaded.version })
+    }
+}
+
+/// Holds out each user's latest target edges for early stopping. Users with fewer than
+/// five target edges keep all of theirs. Returns the training edges, the validation set
+/// and the number of held-out edges.
+fn split_validation(
+    edges: &[EdgeRecord],
+    targets: &[TypeId],
+    config: &TrainConfig,
+    users: usize,
+) -> (Vec<EdgeRecord>, Validation, usize) {
+    if config.val_share <= 0.0 {
+        return (edges.to_vec(), Validation::default(), 0);
+    }
+    let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); users];
+    for (n, e) in edges.iter().enumerate() {
+        if targets.contains(&e.edge_type) {
+            by_user[e.user as usize].push(n);
+        }
+    }
+    // Spread the capped validation users over the id range, deterministically.
+    let eligible: Vec<usize> = (0..users).filter(|&u| by_user[u].len() >= 5).collect();
+    let stride = eligible.len().div_ceil(MAX_VALIDATION_USERS).max(1);
+    let mut held = vec![false; edges.len()];
+    let mut validation = Validation::default();
+    for &u in eligible.iter().step_by(stride) {
+        let list = &mut by_user[u];
+        list.sort_by_key(|&n| (edges[n].value.last_ts, edges[n].item));
+        let n_out = ((list.len() as f32 * config.val_share).ceil() as usize).clamp(1, list.len() - 1);
+        let mut items: Vec<u32> = Vec::with_capacity(n_out);
+        for &n in &list[list.len() - n_out..] {
+            held[n] = true;
+            items.push(edges[n].item);
+        }
+        validation.users.push((u as u32, items));
+    }
+    // An item held out for a user must not reach the user through another edge type.
+    let held_pairs: HashSet<(u32, u32)> =
+        edges.iter().zip(&held).filter(|(_, h)| **h).map(|(e, _)| (e.user, e.item)).collect();
+    let train: Vec<EdgeRecord> = edges.iter().filter(|e| !held_pairs.contains(&(e.user, e.item))).copied().collect();
+    let count = edges.len() - train.len();
+    (train, validation, count)
+}
