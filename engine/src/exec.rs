@@ -3,9 +3,9 @@
 use gnnrec_query::{AddEdge, DeleteTarget, SettingValue, ShowTarget, Statement};
 
 use crate::database::{Database, Durability, Interaction, LoadProgress};
-use crate::training::{EpochReport, TrainConfig};
 use crate::error::{Error, Result};
 use crate::output::{Output, Value};
+use crate::training::{EpochReport, TrainConfig};
 
 impl Database {
     /// Runs every statement in `text`, in order, and returns one output per statement.
@@ -85,9 +85,10 @@ impl Database {
                 let mut config = TrainConfig::default();
                 config.apply(with)?;
                 if let Some(n) = epochs {
-                    config.epochs = usize::try_from(*n).ok().filter(|&n| (1..=10_000).contains(&n)).ok_or_else(|| {
-                        Error::Invalid(format!("EPOCHS must be a whole number from 1 to 10000, not {n}"))
-                    })?;
+                    config.epochs =
+                        usize::try_from(*n).ok().filter(|&n| (1..=10_000).contains(&n)).ok_or_else(|| {
+                            Error::Invalid(format!("EPOCHS must be a whole number from 1 to 10000, not {n}"))
+                        })?;
                 }
                 let epochs = config.epochs;
                 let r = self.train(&config, |report| progress(Progress::Epoch { report, epochs }))?;
@@ -133,7 +134,9 @@ impl Database {
                 ))
             }
             Statement::Eval { path, k, target } => {
-                let k = k.map_or(Ok(20), |k| usize::try_from(k).map_err(|_| Error::Invalid(format!("TOP {k} is too large"))))?;
+                let k = k.map_or(Ok(20), |k| {
+                    usize::try_from(k).map_err(|_| Error::Invalid(format!("TOP {k} is too large")))
+                })?;
                 let r = self.evaluate(path, k, target.as_deref())?;
                 let m = r.metrics;
                 let rows = vec![
@@ -204,7 +207,9 @@ impl Database {
                 Ok(edges_table("user", info.edges, &format!("item '{item}'")))
             }
             ShowTarget::Model => {
-                let r = self.model_report()?.ok_or_else(|| Error::Invalid("no model yet: run TRAIN first".into()))?;
+                let r = self
+                    .model_report()?
+                    .ok_or_else(|| Error::Invalid("no model yet: run TRAIN first".into()))?;
                 let loaded = self.loaded_model()?;
                 let h = &loaded.model.hyper;
                 let rows: Vec<Vec<Value>> = vec![
@@ -245,7 +250,10 @@ impl Database {
 pub enum Progress {
     Load(LoadProgress),
     /// An epoch of TRAIN finished; `epochs` is the most it will run.
-    Epoch { report: EpochReport, epochs: usize },
+    Epoch {
+        report: EpochReport,
+        epochs: usize,
+    },
 }
 
 fn edges_table(other: &str, edges: Vec<crate::EdgeInfo>, who: &str) -> Output {

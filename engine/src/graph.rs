@@ -40,12 +40,8 @@ impl Adjacency {
         }
         let total = start[nodes];
         let mut next = start.clone();
-        let mut adj = Adjacency {
-            start,
-            other: vec![0; total],
-            edge_type: vec![0; total],
-            strength: vec![0.0; total],
-        };
+        let mut adj =
+            Adjacency { start, other: vec![0; total], edge_type: vec![0; total], strength: vec![0.0; total] };
         for (v, o, t, s) in rows {
             let at = next[v as usize];
             next[v as usize] += 1;
@@ -70,8 +66,10 @@ pub struct Graph {
 impl Graph {
     pub fn from_edges(users: usize, items: usize, edges: &[EdgeRecord]) -> Graph {
         let strength = |e: &EdgeRecord| 1.0 + (e.value.count.max(1) as f32).ln();
-        let by_user = Adjacency::build(users, edges.iter().map(|e| (e.user, e.item, e.edge_type, strength(e))));
-        let by_item = Adjacency::build(items, edges.iter().map(|e| (e.item, e.user, e.edge_type, strength(e))));
+        let by_user =
+            Adjacency::build(users, edges.iter().map(|e| (e.user, e.item, e.edge_type, strength(e))));
+        let by_item =
+            Adjacency::build(items, edges.iter().map(|e| (e.item, e.user, e.edge_type, strength(e))));
         Graph { users, items, by_user, by_item }
     }
 }

@@ -31,8 +31,8 @@ mod exec;
 mod graph;
 mod metrics;
 mod model;
-mod training;
 mod output;
+mod training;
 
 pub use database::{
     Added, Database, Durability, EdgeInfo, EdgeType, Interaction, LoadProgress, LoadStage, LoadSummary,
@@ -40,10 +40,12 @@ pub use database::{
 };
 pub use error::{Error, Result};
 pub use exec::Progress;
-pub use model::{Loss, Sampler};
-pub use training::{EpochReport, EvalReport, Recommendation, Recommendations, Score, TrainConfig, TrainReport};
 pub use metrics::Metrics;
+pub use model::{Loss, Sampler};
 pub use output::{Output, Value};
+pub use training::{
+    EpochReport, EvalReport, Recommendation, Recommendations, Score, TrainConfig, TrainReport,
+};
 
 /// The query language, re-exported so that a program needs only this crate.
 pub use gnnrec_query as query;

@@ -142,7 +142,7 @@ mod tests {
     fn recall_is_truncated_at_k() {
         let mut c: Vec<(u32, f32)> = (0..10).map(|i| (i, 10.0 - i as f32)).collect();
         // Five held-out items, the first two ranked 1st and 2nd; k = 2: recall 2 / min(2, 5) = 1.
-        let m = rank_user(&mut c, |i| i < 2 || i > 6, |i| i, 2).unwrap();
+        let m = rank_user(&mut c, |i| !(2..=6).contains(&i), |i| i, 2).unwrap();
         assert_eq!(m.recall, 1.0);
         assert_eq!(m.ndcg, 1.0);
     }

@@ -147,7 +147,8 @@ impl TrainConfig {
                         SettingValue::Word(w) | SettingValue::Str(w) => w.clone(),
                         _ => return Err(bad("edge type names, e.g. 'like,buy'")),
                     };
-                    self.targets = list.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                    self.targets =
+                        list.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
                 }
                 _ => return Err(Error::Invalid(format!("unknown TRAIN setting '{}'", s.key))),
             }
@@ -164,7 +165,10 @@ impl Database {
         let trained_through = self.store.last_seq();
         let types = self.store.types();
         if types.len() > MAX_TYPES {
-            return Err(Error::Invalid(format!("the model weighs at most {MAX_TYPES} edge types, the database has {}", types.len())));
+            return Err(Error::Invalid(format!(
+                "the model weighs at most {MAX_TYPES} edge types, the database has {}",
+                types.len()
+            )));
         }
         let edges: Vec<EdgeRecord> = self.store.edges().collect::<std::result::Result<_, _>>()?;
         if edges.is_empty() {
@@ -200,7 +204,8 @@ impl Database {
             if range.is_empty() {
                 continue;
             }
-            let neighbours = range.map(|p| (full.by_user.other[p], full.by_user.edge_type[p], full.by_user.strength[p]));
+            let neighbours =
+                range.map(|p| (full.by_user.other[p], full.by_user.edge_type[p], full.by_user.strength[p]));
             embeddings.push((NodeKind::User, u, model.user_vector(u, neighbours)));
         }
         for i in 0..items as u32 {
@@ -246,12 +251,19 @@ impl Database {
             return config
                 .targets
                 .iter()
-                .map(|name| self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}' in targets"))))
+                .map(|name| {
+                    self.store
+                        .type_id(name)
+                        .ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}' in targets")))
+                })
                 .collect();
         }
         let present: HashSet<TypeId> = edges.iter().map(|e| e.edge_type).collect();
-        let preferred: Vec<TypeId> =
-            ["like", "buy"].iter().filter_map(|n| self.store.type_id(n)).filter(|t| present.contains(t)).collect();
+        let preferred: Vec<TypeId> = ["like", "buy"]
+            .iter()
+            .filter_map(|n| self.store.type_id(n))
+            .filter(|t| present.contains(t))
+            .collect();
         if preferred.is_empty() {
             let mut all: Vec<TypeId> = present.into_iter().collect();
             all.sort_unstable();
@@ -269,8 +281,9 @@ impl Database {
         let Some((version, bytes)) = self.store.latest_model()? else {
             return Err(Error::Invalid("no model yet: run TRAIN first".into()));
         };
-        let (checkpoint, _): (Checkpoint, usize) = bincode::decode_from_slice(&bytes, bincode::config::standard())
-            .map_err(|e| Error::Invalid(format!("model version {version} does not decode: {e}")))?;
+        let (checkpoint, _): (Checkpoint, usize) =
+            bincode::decode_from_slice(&bytes, bincode::config::standard())
+                .map_err(|e| Error::Invalid(format!("model version {version} does not decode: {e}")))?;
         let loaded = Arc::new(Loaded { version, model: checkpoint.model, report: checkpoint.report });
         *self.model.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded.clone());
         Ok(loaded)
@@ -287,7 +300,8 @@ impl Database {
 
     fn target_index(&self, loaded: &Loaded, target: Option<&str>) -> Result<Option<usize>> {
         let Some(name) = target else { return Ok(None) };
-        let t = self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?;
+        let t =
+            self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?;
         match loaded.model.targets.iter().position(|&x| x == t) {
             Some(i) => Ok(Some(i)),
             None => Err(Error::Invalid(format!(
@@ -302,7 +316,8 @@ impl Database {
     /// user who arrived after training is scored from their neighbourhood.
     fn user_query(&self, loaded: &Loaded, user: NodeId, target: Option<usize>) -> Result<Vec<f32>> {
         let neighbours = self.store.neighbours(NodeKind::User, user, None)?;
-        let edges = neighbours.iter().map(|n| (n.node, n.edge_type, 1.0 + (n.value.count.max(1) as f32).ln()));
+        let edges =
+            neighbours.iter().map(|n| (n.node, n.edge_type, 1.0 + (n.value.count.max(1) as f32).ln()));
         let h = loaded.model.user_vector(user, edges);
         Ok(loaded.model.query_vector(&h, &loaded.model.relation(target)))
     }
@@ -314,14 +329,23 @@ impl Database {
         let i = self.store.require_node(NodeKind::Item, item)?;
         let t = self.target_index(&loaded, target)?;
         let e = loaded.model.item_vector(i).ok_or_else(|| {
-            Error::Invalid(format!("item '{item}' arrived after model version {} was trained", loaded.version))
+            Error::Invalid(format!(
+                "item '{item}' arrived after model version {} was trained",
+                loaded.version
+            ))
         })?;
         let raw = dot(&self.user_query(&loaded, u, t)?, e);
         Ok(Score { raw, probability: 1.0 / (1.0 + (-raw).exp()), model_version: loaded.version })
     }
 
     /// The k items the model scores highest for a user, by scoring every item.
-    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool, target: Option<&str>) -> Result<Recommendations> {
+    pub fn recommend(
+        &self,
+        user: &str,
+        k: usize,
+        exclude_seen: bool,
+        target: Option<&str>,
+    ) -> Result<Recommendations> {
         if k == 0 {
             return Err(Error::Invalid("TOP k needs k of at least 1".into()));
         }
@@ -366,7 +390,11 @@ impl Database {
         let t = self.target_index(&loaded, target)?;
         let path = path.as_ref();
         let type_filter = match target {
-            Some(name) => Some(self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?),
+            Some(name) => Some(
+                self.store
+                    .type_id(name)
+                    .ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?,
+            ),
             None => None,
         };
         // Rows of types the database does not know are still held-out rows; they only
@@ -396,7 +424,9 @@ impl Database {
         let mut names: HashMap<NodeId, String> = HashMap::new();
         for entry in self.store.nodes(NodeKind::Item) {
             let (id, name) = entry?;
-            if loaded.model.item_vector(id).is_some() && !self.store.neighbours(NodeKind::Item, id, None)?.is_empty() {
+            if loaded.model.item_vector(id).is_some()
+                && !self.store.neighbours(NodeKind::Item, id, None)?.is_empty()
+            {
                 candidates.push(id);
                 names.insert(id, name);
             }
@@ -406,7 +436,8 @@ impl Database {
         users.sort_unstable();
         for &u in users {
             let relevant = &held_out[&u];
-            let own: HashSet<NodeId> = self.store.neighbours(NodeKind::User, u, None)?.into_iter().map(|n| n.node).collect();
+            let own: HashSet<NodeId> =
+                self.store.neighbours(NodeKind::User, u, None)?.into_iter().map(|n| n.node).collect();
             let query = self.user_query(&loaded, u, t)?;
             let mut scored: Vec<(NodeId, f32)> = candidates
                 .iter()
@@ -414,11 +445,23 @@ impl Database {
                 .filter_map(|&i| Some((i, dot(&query, loaded.model.item_vector(i)?))))
                 .collect();
             let empty = String::new();
-            if let Some(m) = rank_user(&mut scored, |i| relevant.contains(&i), |i| names.get(&i).unwrap_or(&empty).as_bytes(), k) {
+            if let Some(m) = rank_user(
+                &mut scored,
+                |i| relevant.contains(&i),
+                |i| names.get(&i).unwrap_or(&empty).as_bytes(),
+                k,
+            ) {
                 totals.add(&m);
             }
         }
-        Ok(EvalReport { k, users: totals.users, edges, skipped, metrics: totals.mean(), model_version: loaded.version })
+        Ok(EvalReport {
+            k,
+            users: totals.users,
+            edges,
+            skipped,
+            metrics: totals.mean(),
+            model_version: loaded.version,
+        })
     }
 }
 
@@ -459,7 +502,8 @@ fn split_validation(
     // An item held out for a user must not reach the user through another edge type.
     let held_pairs: HashSet<(u32, u32)> =
         edges.iter().zip(&held).filter(|(_, h)| **h).map(|(e, _)| (e.user, e.item)).collect();
-    let train: Vec<EdgeRecord> = edges.iter().filter(|e| !held_pairs.contains(&(e.user, e.item))).copied().collect();
+    let train: Vec<EdgeRecord> =
+        edges.iter().filter(|e| !held_pairs.contains(&(e.user, e.item))).copied().collect();
     let count = edges.len() - train.len();
     (train, validation, count)
 }

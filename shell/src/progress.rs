@@ -24,9 +24,11 @@ impl StatementBar {
             Progress::Load(p) => self.load(p),
             Progress::Epoch { report, epochs } => {
                 let bar = self.bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::with_draw_target(Some(epochs as u64), ProgressDrawTarget::stderr());
-                    let style = ProgressStyle::with_template("   epoch [{bar:40}] {pos}/{len} {msg} {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    let bar =
+                        ProgressBar::with_draw_target(Some(epochs as u64), ProgressDrawTarget::stderr());
+                    let style =
+                        ProgressStyle::with_template("   epoch [{bar:40}] {pos}/{len} {msg} {elapsed}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar());
                     bar.set_style(style.progress_chars("=> "));
                     bar
                 });

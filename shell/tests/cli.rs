@@ -163,13 +163,13 @@ fn keep_going_runs_every_statement_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_in(&dir);
     let out = shell(
-        &[&db, "--keep-going", "-c", "SHOW USER x; ADD c click d AT 1; TRAIN; ADD e click f AT 1"],
+        &[&db, "--keep-going", "-c", "SHOW USER x; ADD c click d AT 1; SIMILAR d TOP 3; ADD e click f AT 1"],
         None,
     );
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr,
-        "<command>:1: unknown user 'x'\n<command>:1: TRAIN is not available yet in this version of gnnrec\n"
+        "<command>:1: unknown user 'x'\n<command>:1: SIMILAR is not available yet in this version of gnnrec\n"
     );
     let db = Database::open(&db, Options::default()).unwrap();
     assert_eq!(db.stats().unwrap().edges, 2);

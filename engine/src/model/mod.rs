@@ -124,14 +124,20 @@ impl Model {
 
     /// The user's vector from its id embedding (when the user was trained) and its current
     /// neighbourhood: `(item, edge type, strength)` for every edge.
-    pub fn user_vector(&self, user: NodeId, edges: impl IntoIterator<Item = (NodeId, TypeId, f32)>) -> Vec<f32> {
+    pub fn user_vector(
+        &self,
+        user: NodeId,
+        edges: impl IntoIterator<Item = (NodeId, TypeId, f32)>,
+    ) -> Vec<f32> {
         let dim = self.dim();
-        let mut h = Self::row(&self.user_emb, dim, user as usize).map_or_else(|| vec![0.0; dim], <[f32]>::to_vec);
+        let mut h =
+            Self::row(&self.user_emb, dim, user as usize).map_or_else(|| vec![0.0; dim], <[f32]>::to_vec);
         let mut acc = vec![0.0f32; dim];
         let mut degree = 0usize;
         for (item, edge_type, strength) in edges {
             degree += 1;
-            let (Some(e), Some(&alpha)) = (self.item_vector(item), self.type_weight.get(edge_type as usize)) else {
+            let (Some(e), Some(&alpha)) = (self.item_vector(item), self.type_weight.get(edge_type as usize))
+            else {
                 continue;
             };
             let w = alpha * strength;

@@ -131,7 +131,8 @@ impl<'g> Trainer<'g> {
         let mut rng = ChaCha8Rng::seed_from_u64(hyper.seed);
         let dim = hyper.dim;
         let scale = 0.1 / (dim as f32).sqrt();
-        let mut init = |n: usize| -> Vec<f32> { (0..n * dim).map(|_| rng.gen_range(-scale..scale)).collect() };
+        let mut init =
+            |n: usize| -> Vec<f32> { (0..n * dim).map(|_| rng.gen_range(-scale..scale)).collect() };
         let users = Table::new(init(graph.users));
         let items = Table::new(init(graph.items));
         let rels = Table::new(vec![1.0; targets * dim]);
@@ -189,7 +190,10 @@ impl<'g> Trainer<'g> {
             let picked: Vec<usize> = if degree <= hyper.fanout {
                 candidates
             } else {
-                rand::seq::index::sample(&mut self.rng, degree, hyper.fanout).into_iter().map(|j| candidates[j]).collect()
+                rand::seq::index::sample(&mut self.rng, degree, hyper.fanout)
+                    .into_iter()
+                    .map(|j| candidates[j])
+                    .collect()
             };
             // sum over a sample times degree / sample size estimates the full sum.
             let scale = if picked.is_empty() { 0.0 } else { (degree as f32).sqrt() / picked.len() as f32 };
@@ -213,7 +217,8 @@ impl<'g> Trainer<'g> {
             }
         }
         for (n, ex) in examples.iter().enumerate() {
-            let query = if hyper.hard > 1 { Some(self.current_query(ex, &sampled[n], &batch.rows)) } else { None };
+            let query =
+                if hyper.hard > 1 { Some(self.current_query(ex, &sampled[n], &batch.rows)) } else { None };
             for _ in 0..batch.k {
                 let mut best = self.sample_negative();
                 if let Some(q) = &query {
@@ -278,7 +283,11 @@ impl<'g> Trainer<'g> {
 
     /// The batch's loss and its gradients: one row of `dx` per row of the batch, and the
     /// gradients of alpha inside `Gradients`.
-    pub(crate) fn loss_and_grads(&self, batch: &Batch, x_values: Vec<f32>) -> (f32, Vec<f32>, Gradients<f32, Dev>) {
+    pub(crate) fn loss_and_grads(
+        &self,
+        batch: &Batch,
+        x_values: Vec<f32>,
+    ) -> (f32, Vec<f32>, Gradients<f32, Dev>) {
         let dim = self.hyper.dim;
         let (b, s, k, m) = (batch.b, batch.s, batch.k, batch.rows.len());
         let dev = &self.dev;
@@ -293,7 +302,8 @@ impl<'g> Trainer<'g> {
         let coef = alpha.gather(idx(&batch.nbr_type)).reshape_like(&(b, s));
         let coef = coef * dev.tensor_from_vec(batch.nbr_scale.clone(), (b, s));
         let neighbours = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx2(&batch.nbr, s));
-        let message = (neighbours * coef.broadcast_like::<_, Axis<2>>(&(b, s, dim))).sum::<(usize, usize), Axis<1>>();
+        let message =
+            (neighbours * coef.broadcast_like::<_, Axis<2>>(&(b, s, dim))).sum::<(usize, usize), Axis<1>>();
         let h = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.user)) + message;
         let query = h * xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.rel));
         let pos = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.pos));
@@ -392,7 +402,12 @@ impl<'g> Trainer<'g> {
             epochs_run = epoch;
             let model = self.snapshot(targets.clone());
             let val_ndcg = validation_ndcg(&model, self.graph, validation);
-            progress(EpochReport { epoch, loss: last_loss, val_ndcg, seconds: started.elapsed().as_secs_f64() });
+            progress(EpochReport {
+                epoch,
+                loss: last_loss,
+                val_ndcg,
+                seconds: started.elapsed().as_secs_f64(),
+            });
             let improved = best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
             if improved {
                 best = Some((val_ndcg, epoch, model));
@@ -404,7 +419,13 @@ impl<'g> Trainer<'g> {
             Some((val_ndcg, best_epoch, model)) => {
                 TrainOutcome { model, epochs: epochs_run, best_epoch, loss: last_loss, val_ndcg }
             }
-            None => TrainOutcome { model: self.snapshot(targets), epochs: 0, best_epoch: 0, loss: 0.0, val_ndcg: 0.0 },
+            None => TrainOutcome {
+                model: self.snapshot(targets),
+                epochs: 0,
+                best_epoch: 0,
+                loss: 0.0,
+                val_ndcg: 0.0,
+            },
         }
     }
 
@@ -434,7 +455,9 @@ pub(crate) fn validation_ndcg(model: &Model, graph: &Graph, validation: &Validat
     let mut seen = vec![false; graph.items];
     for (user, held_out) in &validation.users {
         let range = graph.by_user.range(*user);
-        let edges = range.clone().map(|p| (graph.by_user.other[p], graph.by_user.edge_type[p], graph.by_user.strength[p]));
+        let edges = range
+            .clone()
+            .map(|p| (graph.by_user.other[p], graph.by_user.edge_type[p], graph.by_user.strength[p]));
         let query = model.query_vector(&model.user_vector(*user, edges), &relation);
         for p in range.clone() {
             seen[graph.by_user.other[p] as usize] = true;
@@ -487,8 +510,14 @@ mod tests {
                 plus[j] += eps;
                 let mut minus = x.clone();
                 minus[j] -= eps;
-                let numeric = (trainer.loss_and_grads(&batch, plus).0 - trainer.loss_and_grads(&batch, minus).0) / (2.0 * eps);
-                assert!((numeric - dx[j]).abs() < 2e-3, "{loss:?} entry {j}: analytic {} vs numeric {numeric}", dx[j]);
+                let numeric = (trainer.loss_and_grads(&batch, plus).0
+                    - trainer.loss_and_grads(&batch, minus).0)
+                    / (2.0 * eps);
+                assert!(
+                    (numeric - dx[j]).abs() < 2e-3,
+                    "{loss:?} entry {j}: analytic {} vs numeric {numeric}",
+                    dx[j]
+                );
             }
         }
     }

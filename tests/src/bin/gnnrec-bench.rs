@@ -273,7 +273,9 @@ fn quality(args: &[String]) -> Result<()> {
     let mut config = gnnrec_engine::TrainConfig::default();
     if !with.is_empty() {
         match gnnrec_engine::query::parse_statement(&format!("TRAIN WITH {with}")) {
-            Ok(gnnrec_engine::query::Statement::Train { with, .. }) => config.apply(&with).map_err(|e| e.to_string())?,
+            Ok(gnnrec_engine::query::Statement::Train { with, .. }) => {
+                config.apply(&with).map_err(|e| e.to_string())?
+            }
             Ok(_) => unreachable!("a TRAIN statement parses as TRAIN"),
             Err(e) => return Err(format!("--with: {e}")),
         }
@@ -284,7 +286,10 @@ fn quality(args: &[String]) -> Result<()> {
     db.load_csv(data.join(train_file), |_| {}).map_err(|e| e.to_string())?;
     let report = db
         .train(&config, |e| {
-            eprintln!("epoch {:>3}  loss {:.4}  val ndcg@20 {:.4}  {:.1}s", e.epoch, e.loss, e.val_ndcg, e.seconds)
+            eprintln!(
+                "epoch {:>3}  loss {:.4}  val ndcg@20 {:.4}  {:.1}s",
+                e.epoch, e.loss, e.val_ndcg, e.seconds
+            )
         })
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -293,9 +298,13 @@ fn quality(args: &[String]) -> Result<()> {
     let at10 = db.evaluate(data.join(test_file), 10, Some("like")).map_err(|e| e.to_string())?;
     let peers = std::fs::read_to_string(data.join("PEERS.md")).unwrap_or_default();
     let peer = |key: &str| {
-        peers.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')?.trim().parse::<f64>().ok()).unwrap_or(f64::NAN)
+        peers
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('=')?.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
     };
-    let (best_recall, best_ndcg, lightgcn_s) = (peer("BEST_RECALL20"), peer("BEST_NDCG20"), peer("LIGHTGCN_TRAIN_S"));
+    let (best_recall, best_ndcg, lightgcn_s) =
+        (peer("BEST_RECALL20"), peer("BEST_NDCG20"), peer("LIGHTGCN_TRAIN_S"));
     let machine = machine();
     println!("quality on MovieLens ({split} split: {train_file} -> {test_file}), {machine}");
     println!("users evaluated {}, held-out edges {}, skipped {}", at20.users, at20.edges, at20.skipped);

@@ -94,8 +94,10 @@ fn failed_statements_change_nothing() {
         "SHOW USER nobody",
         "CREATE TYPE click",
         "ADD alice click",
-        "TRAIN",
+        "TRAIN WITH dim = 0",
+        "TRAIN WITH loss = 'squared'",
         "RECOMMEND alice TOP 10 EXCLUDE SEEN",
+        "SCORE alice sku-1",
         "SET durability = maybe",
     ] {
         let err = db.execute(bad).expect_err(bad);
@@ -111,7 +113,7 @@ fn errors_name_the_offender() {
     assert_eq!(msg("SHOW USER bob"), "unknown user 'bob'");
     assert_eq!(msg("SHOW ITEM sku-9"), "unknown item 'sku-9'");
     assert_eq!(msg("ADD alice view sku-1"), "unknown edge type 'view'");
-    assert_eq!(msg("TRAIN"), "TRAIN is not available yet in this version of gnnrec");
+    assert_eq!(msg("SIMILAR sku-1 TOP 3"), "SIMILAR is not available yet in this version of gnnrec");
     assert!(msg("ADD alice click").contains("line 1, column"));
 }
 

@@ -71,7 +71,12 @@ fn train_learns_the_communities() {
         assert_eq!(recs.items.len(), 5);
         for r in &recs.items {
             let item: u32 = r.item[1..].parse().unwrap();
-            assert_eq!(community_of_item(item), community_of_user(u), "u{u} got {} from the other community", r.item);
+            assert_eq!(
+                community_of_item(item),
+                community_of_user(u),
+                "u{u} got {} from the other community",
+                r.item
+            );
         }
     }
 }
@@ -164,12 +169,18 @@ fn eval_equals_an_independent_computation() {
         let hits: Vec<bool> = ranked.iter().take(k).map(|(_, i)| relevant.contains(i)).collect();
         let ideal = relevant.len().min(k);
         recall += hits.iter().filter(|h| **h).count() as f64 / ideal as f64;
-        let dcg: f64 = hits.iter().enumerate().filter(|(_, h)| **h).map(|(r, _)| 1.0 / ((r + 2) as f64).log2()).sum();
+        let dcg: f64 =
+            hits.iter().enumerate().filter(|(_, h)| **h).map(|(r, _)| 1.0 / ((r + 2) as f64).log2()).sum();
         let idcg: f64 = (0..ideal).map(|r| 1.0 / ((r + 2) as f64).log2()).sum();
         ndcg += dcg / idcg;
     }
     let n = truth.len() as f64;
-    assert!((eval.metrics.recall - recall / n).abs() < 1e-9, "recall {} vs {}", eval.metrics.recall, recall / n);
+    assert!(
+        (eval.metrics.recall - recall / n).abs() < 1e-9,
+        "recall {} vs {}",
+        eval.metrics.recall,
+        recall / n
+    );
     assert!((eval.metrics.ndcg - ndcg / n).abs() < 1e-9, "ndcg {} vs {}", eval.metrics.ndcg, ndcg / n);
 }
 
@@ -186,7 +197,10 @@ fn model_statements_explain_what_is_wrong() {
     assert_eq!(msg("SCORE nobody i1"), "unknown user 'nobody'");
     assert_eq!(msg("SCORE u1 nothing"), "unknown item 'nothing'");
     assert_eq!(msg("RECOMMEND u1 TOP 0"), "TOP k needs k of at least 1");
-    assert_eq!(msg("RECOMMEND u1 TOP 3 FOR buy"), "model version 1 does not predict 'buy'; its targets are like");
+    assert_eq!(
+        msg("RECOMMEND u1 TOP 3 FOR buy"),
+        "model version 1 does not predict 'buy'; its targets are like"
+    );
     let out = db.execute("SHOW MODEL").unwrap();
     assert_eq!(out[0].rows[0][1].to_string(), "1");
 }
