@@ -11,8 +11,8 @@ pub struct Adjacency {
     start: Vec<usize>,
     pub other: Vec<NodeId>,
     pub edge_type: Vec<TypeId>,
-    /// How strongly the edge speaks for a preference, before the model's type weights:
-    /// `1 + ln(count)`, so a repeated interaction counts more, with diminishing returns.
+    /// How strongly the edge speaks for a preference, before the model's type weights;
+    /// see [`edge_strengths`].
     pub strength: Vec<f32>,
 }
 
@@ -64,14 +64,35 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn from_edges(users: usize, items: usize, edges: &[EdgeRecord]) -> Graph {
-        let strength = |e: &EdgeRecord| 1.0 + (e.value.count.max(1) as f32).ln();
-        let by_user =
-            Adjacency::build(users, edges.iter().map(|e| (e.user, e.item, e.edge_type, strength(e))));
-        let by_item =
-            Adjacency::build(items, edges.iter().map(|e| (e.item, e.user, e.edge_type, strength(e))));
+    pub fn from_edges(users: usize, items: usize, edges: &[EdgeRecord], recency: f32) -> Graph {
+        let strength = edge_strengths(edges, recency);
+        let rows = edges.iter().zip(&strength);
+        let by_user = Adjacency::build(users, rows.clone().map(|(e, &s)| (e.user, e.item, e.edge_type, s)));
+        let by_item = Adjacency::build(items, rows.map(|(e, &s)| (e.item, e.user, e.edge_type, s)));
         Graph { users, items, by_user, by_item }
     }
+}
+
+/// The strength of each edge: `(1 + ln count) * (1 + recency * r)`, where r runs from 0
+/// for the user's oldest edge to 1 for their latest (by last timestamp). A repeated
+/// interaction counts more with diminishing returns, and what a user did lately says
+/// more about what they want next.
+pub fn edge_strengths(edges: &[EdgeRecord], recency: f32) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..edges.len()).collect();
+    order.sort_by_key(|&i| (edges[i].user, edges[i].value.last_ts, edges[i].item, edges[i].edge_type));
+    let mut strength = vec![0.0; edges.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let user = edges[order[start]].user;
+        let end = start + order[start..].iter().take_while(|&&i| edges[i].user == user).count();
+        let span = (end - start).saturating_sub(1).max(1) as f32;
+        for (rank, &i) in order[start..end].iter().enumerate() {
+            let r = if end - start > 1 { rank as f32 / span } else { 1.0 };
+            strength[i] = (1.0 + (edges[i].value.count.max(1) as f32).ln()) * (1.0 + recency * r);
+        }
+        start = end;
+    }
+    strength
 }
 
 #[cfg(test)]
@@ -85,7 +106,7 @@ mod tests {
 
     #[test]
     fn both_directions_hold_every_edge() {
-        let g = Graph::from_edges(3, 2, &[edge(0, 1, 1, 1), edge(2, 0, 1, 3), edge(0, 0, 0, 1)]);
+        let g = Graph::from_edges(3, 2, &[edge(0, 1, 1, 1), edge(2, 0, 1, 3), edge(0, 0, 0, 1)], 0.0);
         assert_eq!((g.by_user.other.len(), g.by_item.other.len()), (3, 3));
         let items_of_0: Vec<_> = g.by_user.range(0).map(|p| g.by_user.other[p]).collect();
         assert_eq!(items_of_0, [1, 0]);

@@ -11,7 +11,7 @@ use gnnrec_storage::{EdgeRecord, NodeId, NodeKind, TrainingCommit, TypeId};
 
 use crate::database::{now, Database};
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{edge_strengths, Graph};
 use crate::metrics::{rank_user, MetricTotals, Metrics};
 use crate::model::train::{Example, Trainer, Validation};
 use crate::model::{dot, Loss, Model, Sampler, MAX_TYPES};
@@ -126,6 +126,8 @@ impl TrainConfig {
                 "reg" => self.reg = float(0.0, 10.0)? as f32,
                 "patience" => self.patience = int(1, 10_000)? as usize,
                 "val_share" => self.val_share = float(0.0, 0.9)? as f32,
+                "refit" => self.refit = int(0, 1000)? as usize,
+                "recency" => self.recency = float(0.0, 100.0)? as f32,
                 "seed" => self.seed = int(0, i64::MAX)? as u64,
                 "loss" => {
                     self.loss = match word()?.as_str() {
@@ -179,25 +181,31 @@ impl Database {
         let items = self.store.node_id_bound(NodeKind::Item) as usize;
 
         let (train_edges, validation, validation_edges) = split_validation(&edges, &targets, config, users);
-        let graph = Graph::from_edges(users, items, &train_edges);
-        let examples: Vec<Example> = train_edges
-            .iter()
-            .filter_map(|e| {
-                let t = targets.iter().position(|&t| t == e.edge_type)?;
-                Some(Example { user: e.user, item: e.item, target: t as u32 })
-            })
-            .collect();
+        let graph = Graph::from_edges(users, items, &train_edges, config.recency);
+        let examples = examples_of(&train_edges, &targets);
         if examples.is_empty() {
             return Err(Error::Invalid("no edge of a target type is left to train on".into()));
         }
         let type_weight: Vec<f32> = types.iter().map(|t| t.weight).collect();
         let trainer = Trainer::new(&graph, config.clone(), targets.len(), &type_weight);
-        let outcome = trainer.fit(examples.clone(), &validation, targets.clone(), &mut progress);
+        let outcome = trainer.fit(examples, &validation, targets.clone(), &mut progress);
         drop(graph);
 
-        // Final embeddings come from the whole graph, validation edges included.
-        let full = Graph::from_edges(users, items, &edges);
-        let model = outcome.model;
+        // Final embeddings come from the whole graph, validation edges included; a refit
+        // also learns from those edges, which are each user's latest.
+        let full = Graph::from_edges(users, items, &edges, config.recency);
+        let all_examples = examples_of(&edges, &targets);
+        let model = if config.refit > 0 && validation_edges > 0 {
+            Trainer::resume(&full, &outcome.model).run(
+                all_examples.clone(),
+                config.refit,
+                outcome.epochs + 1,
+                targets.clone(),
+                &mut progress,
+            )
+        } else {
+            outcome.model
+        };
         let mut embeddings = Vec::with_capacity(users + items);
         for u in 0..users as u32 {
             let range = full.by_user.range(u);
@@ -223,9 +231,9 @@ impl Database {
             users: embeddings.iter().filter(|e| e.0 == NodeKind::User).count() as u64,
             items: embeddings.iter().filter(|e| e.0 == NodeKind::Item).count() as u64,
             edges: edges.len() as u64,
-            examples: examples.len() as u64,
+            examples: all_examples.len() as u64,
             validation_edges: validation_edges as u64,
-            epochs: outcome.epochs as u64,
+            epochs: (outcome.epochs + if validation_edges > 0 { config.refit } else { 0 }) as u64,
             best_epoch: outcome.best_epoch as u64,
             loss: outcome.loss,
             val_ndcg: outcome.val_ndcg,
@@ -315,10 +323,15 @@ impl Database {
     /// The query vector of a user: from the model and the user's current edges, so that a
     /// user who arrived after training is scored from their neighbourhood.
     fn user_query(&self, loaded: &Loaded, user: NodeId, target: Option<usize>) -> Result<Vec<f32>> {
-        let neighbours = self.store.neighbours(NodeKind::User, user, None)?;
-        let edges =
-            neighbours.iter().map(|n| (n.node, n.edge_type, 1.0 + (n.value.count.max(1) as f32).ln()));
-        let h = loaded.model.user_vector(user, edges);
+        let edges: Vec<EdgeRecord> = self
+            .store
+            .neighbours(NodeKind::User, user, None)?
+            .into_iter()
+            .map(|n| EdgeRecord { user, edge_type: n.edge_type, item: n.node, value: n.value })
+            .collect();
+        let strength = edge_strengths(&edges, loaded.model.hyper.recency);
+        let h =
+            loaded.model.user_vector(user, edges.iter().zip(strength).map(|(e, s)| (e.item, e.edge_type, s)));
         Ok(loaded.model.query_vector(&h, &loaded.model.relation(target)))
     }
 
@@ -463,6 +476,17 @@ impl Database {
             model_version: loaded.version,
         })
     }
+}
+
+/// The positive examples: every edge of a target type.
+fn examples_of(edges: &[EdgeRecord], targets: &[TypeId]) -> Vec<Example> {
+    edges
+        .iter()
+        .filter_map(|e| {
+            let t = targets.iter().position(|&t| t == e.edge_type)?;
+            Some(Example { user: e.user, item: e.item, target: t as u32 })
+        })
+        .collect()
 }
 
 /// Holds out each user's latest target edges for early stopping. Users with fewer than

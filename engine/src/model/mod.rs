@@ -63,6 +63,10 @@ pub struct Hyper {
     pub patience: usize,
     /// Share of each user's target edges (the latest ones) held out for validation.
     pub val_share: f32,
+    /// Epochs on every edge, validation edges included, after early stopping.
+    pub refit: usize,
+    /// How much more a user's latest edge weighs than their oldest in their vector.
+    pub recency: f32,
     pub seed: u64,
     /// The edge types to predict, by name; empty means like and buy when present, else all.
     pub targets: Vec<String>,
@@ -84,6 +88,8 @@ impl Default for Hyper {
             reg: 1e-4,
             patience: 4,
             val_share: 0.1,
+            refit: 1,
+            recency: 0.0,
             seed: 42,
             targets: Vec::new(),
         }

@@ -44,7 +44,11 @@ pub struct EpochReport {
     pub loss: f64,
     /// NDCG@20 on the validation edges (0 when there are none).
     pub val_ndcg: f64,
+    /// Wall time of the epoch, validation included.
     pub seconds: f64,
+    /// Optimisation steps in the epoch and their mean wall time.
+    pub steps: usize,
+    pub step_seconds: f64,
 }
 
 /// What a finished training did.
@@ -379,6 +383,36 @@ impl<'g> Trainer<'g> {
         }
     }
 
+    /// Continues from a trained model on another graph (the full one, for a refit).
+    pub(crate) fn resume(graph: &'g Graph, model: &Model) -> Trainer<'g> {
+        let mut trainer = Trainer::new(graph, model.hyper.clone(), model.targets.len(), &[]);
+        trainer.users = Table::new(model.user_emb.clone());
+        trainer.items = Table::new(model.item_emb.clone());
+        trainer.rels = Table::new(model.rel_emb.clone());
+        let mut alpha = [0.0f32; MAX_TYPES];
+        for (a, w) in alpha.iter_mut().zip(&model.type_weight) {
+            *a = *w;
+        }
+        trainer.alpha = trainer.dev.tensor(alpha);
+        trainer
+    }
+
+    /// One pass over the examples in a fresh random order; returns the mean loss, the
+    /// number of steps and their mean wall time.
+    fn epoch(&mut self, examples: &mut [Example]) -> (f64, usize, f64) {
+        let started = Instant::now();
+        shuffle(examples, &mut self.rng);
+        let mut total = 0.0f64;
+        let mut steps = 0;
+        for chunk in examples.chunks(self.hyper.batch.max(1)) {
+            let batch = self.make_batch(chunk);
+            total += f64::from(self.step(&batch)) * chunk.len() as f64;
+            steps += 1;
+        }
+        let step_seconds = started.elapsed().as_secs_f64() / steps.max(1) as f64;
+        (total / examples.len().max(1) as f64, steps, step_seconds)
+    }
+
     /// Trains epoch by epoch with early stopping on `validation`; keeps the best epoch.
     pub(crate) fn fit(
         mut self,
@@ -392,22 +426,13 @@ impl<'g> Trainer<'g> {
         let mut epochs_run = 0;
         for epoch in 1..=self.hyper.epochs {
             let started = Instant::now();
-            shuffle(&mut examples, &mut self.rng);
-            let mut total = 0.0f64;
-            for chunk in examples.chunks(self.hyper.batch.max(1)) {
-                let batch = self.make_batch(chunk);
-                total += f64::from(self.step(&batch)) * chunk.len() as f64;
-            }
-            last_loss = total / examples.len().max(1) as f64;
+            let (loss, steps, step_seconds) = self.epoch(&mut examples);
+            last_loss = loss;
             epochs_run = epoch;
             let model = self.snapshot(targets.clone());
             let val_ndcg = validation_ndcg(&model, self.graph, validation);
-            progress(EpochReport {
-                epoch,
-                loss: last_loss,
-                val_ndcg,
-                seconds: started.elapsed().as_secs_f64(),
-            });
+            let seconds = started.elapsed().as_secs_f64();
+            progress(EpochReport { epoch, loss, val_ndcg, seconds, steps, step_seconds });
             let improved = best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
             if improved {
                 best = Some((val_ndcg, epoch, model));
@@ -427,6 +452,24 @@ impl<'g> Trainer<'g> {
                 val_ndcg: 0.0,
             },
         }
+    }
+
+    /// A few more epochs without validation, numbered from `first_epoch`; returns the model.
+    pub(crate) fn run(
+        mut self,
+        mut examples: Vec<Example>,
+        epochs: usize,
+        first_epoch: usize,
+        targets: Vec<gnnrec_storage::TypeId>,
+        progress: &mut dyn FnMut(EpochReport),
+    ) -> Model {
+        for epoch in first_epoch..first_epoch + epochs {
+            let started = Instant::now();
+            let (loss, steps, step_seconds) = self.epoch(&mut examples);
+            let seconds = started.elapsed().as_secs_f64();
+            progress(EpochReport { epoch, loss, val_ndcg: 0.0, seconds, steps, step_seconds });
+        }
+        self.snapshot(targets)
     }
 
     /// Test access to the parameter rows of a batch.
@@ -489,7 +532,12 @@ mod tests {
             item,
             value: EdgeValue { weight: 1.0, count: 1, first_ts: 0, last_ts: 0 },
         };
-        Graph::from_edges(3, 4, &[e(0, 0, 0), e(0, 3, 1), e(1, 2, 1), e(1, 0, 2), e(2, 3, 3), e(2, 0, 0)])
+        Graph::from_edges(
+            3,
+            4,
+            &[e(0, 0, 0), e(0, 3, 1), e(1, 2, 1), e(1, 0, 2), e(2, 3, 3), e(2, 0, 0)],
+            0.0,
+        )
     }
 
     /// The gradient of every gathered row, as dfdx computes it and the sparse update applies

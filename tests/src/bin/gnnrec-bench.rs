@@ -11,6 +11,10 @@
 //!   loads train.csv (val_train.csv), TRAINs with the defaults (plus SETTINGS), EVALs
 //!   test.csv (val_test.csv) for `like` at 10 and 20, and prints the peers' figures from
 //!   PEERS.md beside ours.
+//! `gnnrec-bench train-scale [--edges N] [--small N] [--epochs E]`
+//!   TRAINs on a synthetic graph of N edges (default 10,000,000) and, in the same run, on
+//!   one of `--small` edges (default 1,000,000), each in a child process: time per epoch,
+//!   time per step and peak RSS side by side. A step's cost should not grow with the graph.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -27,6 +31,8 @@ fn main() -> ExitCode {
         Some("ingest") => ingest(&args[1..]),
         Some("load") => load_file(&args[1..]),
         Some("quality") => quality(&args[1..]),
+        Some("train-scale") => train_scale(&args[1..]),
+        Some("train-scale-run") => child_train(&args[1..]),
         // The two sides of `ingest`, run as child processes.
         Some("ingest-store") => child_store(&args[1..]),
         Some("ingest-raw") => child_raw(&args[1..]),
@@ -47,7 +53,8 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds R] [--dir DIR]\n       \
                      gnnrec-bench load FILE [--dir DIR]\n       \
-                     gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]";
+                     gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]\n       \
+                     gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -256,6 +263,90 @@ fn load_file(args: &[String]) -> Result<()> {
         "edges_per_s": summary.edges as f64 / seconds,
         "peak_rss_mb": peak_rss_mb(),
         "machine": machine,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+fn train_scale(args: &[String]) -> Result<()> {
+    let edges: u64 = flag(args, "--edges", 10_000_000)?;
+    let small: u64 = flag(args, "--small", 1_000_000)?;
+    let epochs: u64 = flag(args, "--epochs", 1)?;
+    let dir = work_dir(args)?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut runs = Vec::new();
+    for n in [small, edges] {
+        let out = Command::new(&me)
+            .arg("train-scale-run")
+            .arg(dir.path().join(format!("db-{n}")))
+            .args(["--edges", &n.to_string(), "--epochs", &epochs.to_string()])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("training on {n} edges failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let run: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).map_err(|e| e.to_string())?;
+        runs.push(run);
+    }
+    let machine = machine();
+    println!("train-scale: synthetic graphs, {epochs} epoch(s) each, {machine}");
+    println!(
+        "{:>12} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
+        "edges", "users", "items", "steps", "s/epoch", "ms/step", "peak RSS MB"
+    );
+    for r in &runs {
+        println!(
+            "{:>12} {:>10} {:>10} {:>10} {:>12.1} {:>12.2} {:>12.0}",
+            r["edges"],
+            r["users"],
+            r["items"],
+            r["steps"],
+            r["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
+            r["step_ms"].as_f64().unwrap_or(f64::NAN),
+            r["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    let ratio =
+        runs[1]["step_ms"].as_f64().unwrap_or(f64::NAN) / runs[0]["step_ms"].as_f64().unwrap_or(f64::NAN);
+    println!("ms/step ratio large / small: {ratio:.2} (1.0 = a step costs the same on both graphs)");
+    let json =
+        serde_json::json!({ "bench": "train-scale", "runs": runs, "step_ratio": ratio, "machine": machine });
+    println!("{json}");
+    Ok(())
+}
+
+/// Generates, loads and trains one synthetic graph; prints one JSON line.
+fn child_train(args: &[String]) -> Result<()> {
+    let target = args.first().ok_or("usage: train-scale-run DIR --edges N --epochs E")?;
+    let edges: u64 = flag(args, "--edges", 1_000_000)?;
+    let epochs: usize = flag(args, "--epochs", 1)?;
+    let csv = Path::new(target).with_extension("csv");
+    let cfg = SynthConfig::for_edges(edges, 42);
+    let file = std::fs::File::create(&csv).map_err(|e| e.to_string())?;
+    synth::write_csv(&cfg, std::io::BufWriter::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let db = Database::open(target, Options::default()).map_err(|e| e.to_string())?;
+    db.load_csv(&csv, |_| {}).map_err(|e| e.to_string())?;
+    std::fs::remove_file(&csv).map_err(|e| e.to_string())?;
+    let config = gnnrec_engine::TrainConfig { epochs, refit: 0, ..Default::default() };
+    let mut reports = Vec::new();
+    let started = Instant::now();
+    let report = db.train(&config, |e| reports.push(e)).map_err(|e| e.to_string())?;
+    let total = started.elapsed().as_secs_f64();
+    let steps: usize = reports.iter().map(|r| r.steps).sum();
+    let step_seconds: f64 =
+        reports.iter().map(|r| r.step_seconds * r.steps as f64).sum::<f64>() / steps.max(1) as f64;
+    let epoch_seconds: f64 = reports.iter().map(|r| r.seconds).sum::<f64>() / reports.len().max(1) as f64;
+    let json = serde_json::json!({
+        "edges": edges,
+        "users": report.users,
+        "items": report.items,
+        "examples": report.examples,
+        "steps": steps,
+        "epoch_seconds": epoch_seconds,
+        "step_ms": step_seconds * 1000.0,
+        "train_seconds": total,
+        "peak_rss_mb": peak_rss_mb(),
     });
     println!("{json}");
     Ok(())
