@@ -49,7 +49,27 @@ impl Adjacency {
             adj.edge_type[at] = t;
             adj.strength[at] = s;
         }
+        // Rows sorted by the other end make `connected` a binary search.
+        for v in 0..nodes {
+            let range = adj.start[v]..adj.start[v + 1];
+            if adj.other[range.clone()].is_sorted() {
+                continue;
+            }
+            let mut row: Vec<(NodeId, TypeId, f32)> =
+                range.clone().map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p])).collect();
+            row.sort_by_key(|&(o, t, _)| (o, t));
+            for (p, (o, t, s)) in range.zip(row) {
+                adj.other[p] = o;
+                adj.edge_type[p] = t;
+                adj.strength[p] = s;
+            }
+        }
         adj
+    }
+
+    /// Whether node `v` has an edge (of any type) to `other`.
+    pub fn connected(&self, v: NodeId, other: NodeId) -> bool {
+        self.other[self.range(v)].binary_search(&other).is_ok()
     }
 }
 
@@ -109,7 +129,8 @@ mod tests {
         let g = Graph::from_edges(3, 2, &[edge(0, 1, 1, 1), edge(2, 0, 1, 3), edge(0, 0, 0, 1)], 0.0);
         assert_eq!((g.by_user.other.len(), g.by_item.other.len()), (3, 3));
         let items_of_0: Vec<_> = g.by_user.range(0).map(|p| g.by_user.other[p]).collect();
-        assert_eq!(items_of_0, [1, 0]);
+        assert_eq!(items_of_0, [0, 1]);
+        assert!(g.by_user.connected(0, 1) && !g.by_user.connected(1, 1) && !g.by_user.connected(9, 0));
         assert_eq!(g.by_user.degree(1), 0);
         let users_of_1: Vec<_> = g.by_item.range(1).map(|p| g.by_item.other[p]).collect();
         assert_eq!(users_of_1, [0, 2]);

@@ -158,7 +158,20 @@ impl<'g> Trainer<'g> {
         Trainer { graph, hyper, dev, users, items, rels, alpha, alpha_opt, step: 0, rng, popularity }
     }
 
-    fn sample_negative(&mut self) -> u32 {
+    /// A negative for `user`: an item the user has no edge with (a few draws are allowed;
+    /// a user connected to nearly every item keeps the last draw).
+    fn sample_negative(&mut self, user: u32) -> u32 {
+        let mut item = self.draw_item();
+        for _ in 0..8 {
+            if !self.graph.by_user.connected(user, item) {
+                break;
+            }
+            item = self.draw_item();
+        }
+        item
+    }
+
+    fn draw_item(&mut self) -> u32 {
         match self.hyper.sampler {
             Sampler::Uniform => self.rng.gen_range(0..self.graph.items as u32),
             Sampler::Popularity => {
@@ -224,11 +237,11 @@ impl<'g> Trainer<'g> {
             let query =
                 if hyper.hard > 1 { Some(self.current_query(ex, &sampled[n], &batch.rows)) } else { None };
             for _ in 0..batch.k {
-                let mut best = self.sample_negative();
+                let mut best = self.sample_negative(ex.user);
                 if let Some(q) = &query {
                     let mut best_score = self.score_item(q, best);
                     for _ in 1..hyper.hard {
-                        let c = self.sample_negative();
+                        let c = self.sample_negative(ex.user);
                         let s = self.score_item(q, c);
                         if s > best_score {
                             (best, best_score) = (c, s);

@@ -19,9 +19,9 @@ fn community_of_item(i: u32) -> u32 {
     i % 2
 }
 
-/// Every user clicks and likes most items of their own community (14 of 20); two more
-/// own-community likes per user are held out in a CSV for EVAL, so that a model that knows
-/// the communities ranks them above the other community's items (AUC near 0.95).
+/// Every user clicks and likes 10 random items of their own community (of 20). The
+/// held-out CSV lists, for every user, the other 10 items of their community: a model that
+/// has learned the communities ranks those above every item of the other community.
 fn planted(dir: &std::path::Path, name: &str) -> (Database, std::path::PathBuf) {
     let db = Database::open(dir.join(name), Options::default()).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -29,16 +29,12 @@ fn planted(dir: &std::path::Path, name: &str) -> (Database, std::path::PathBuf) 
     let mut held_out = std::fs::File::create(&held_out_path).unwrap();
     writeln!(held_out, "user,item,type").unwrap();
     for u in 0..USERS {
-        let own: Vec<u32> = (0..ITEMS).filter(|&i| community_of_item(i) == community_of_user(u)).collect();
-        let mut picked = Vec::new();
-        while picked.len() < 16 {
-            let i = own[rng.gen_range(0..own.len())];
-            if !picked.contains(&i) {
-                picked.push(i);
-            }
+        let mut own: Vec<u32> = (0..ITEMS).filter(|&i| community_of_item(i) == community_of_user(u)).collect();
+        for i in (1..own.len()).rev() {
+            own.swap(i, rng.gen_range(0..=i));
         }
-        for (n, &i) in picked.iter().enumerate() {
-            if n < 14 {
+        for (n, &i) in own.iter().enumerate() {
+            if n < 10 {
                 let ts = i64::from(u * 100 + n as u32);
                 db.add(&Interaction::new(format!("u{u}"), "click", format!("i{i}")).at(ts)).unwrap();
                 db.add(&Interaction::new(format!("u{u}"), "like", format!("i{i}")).at(ts + 1)).unwrap();
@@ -50,8 +46,12 @@ fn planted(dir: &std::path::Path, name: &str) -> (Database, std::path::PathBuf) 
     (db, held_out_path)
 }
 
+/// Small and fast. Hard-negative mining is off: in a 40-item catalogue a user's hardest
+/// negatives are the unseen items of their own community, the very ones a community model
+/// should recommend, so mining would teach it to bury them (on real catalogues the
+/// default mining helps; see the quality benchmark).
 fn config() -> TrainConfig {
-    TrainConfig { dim: 16, epochs: 30, batch: 64, lr: 0.01, patience: 30, ..TrainConfig::default() }
+    TrainConfig { dim: 16, epochs: 30, batch: 64, lr: 0.01, patience: 30, hard: 1, ..TrainConfig::default() }
 }
 
 #[test]
@@ -63,22 +63,21 @@ fn train_learns_the_communities() {
     assert_eq!(report.targets, ["like"]);
 
     let eval = db.evaluate(&held_out, 5, Some("like")).unwrap();
-    assert!(eval.users + 5 >= USERS as usize, "only {} users evaluated", eval.users);
+    assert_eq!(eval.users, USERS as usize);
     assert!(eval.metrics.auc > 0.9, "AUC {}", eval.metrics.auc);
 
+    let mut wrong = Vec::new();
     for u in 0..USERS {
         let recs = db.recommend(&format!("u{u}"), 5, true, None).unwrap();
         assert_eq!(recs.items.len(), 5);
         for r in &recs.items {
             let item: u32 = r.item[1..].parse().unwrap();
-            assert_eq!(
-                community_of_item(item),
-                community_of_user(u),
-                "u{u} got {} from the other community",
-                r.item
-            );
+            if community_of_item(item) != community_of_user(u) {
+                wrong.push(format!("u{u}: {}", r.item));
+            }
         }
     }
+    assert!(wrong.is_empty(), "AUC {}, recommended from the other community: {wrong:?}", eval.metrics.auc);
 }
 
 #[test]
