@@ -223,7 +223,7 @@ impl Database {
                 }
             }
         }
-        let version = self.store.latest_model()?.map_or(1, |(v, _)| v + 1);
+        let version = self.store.latest_model_version()?.map_or(1, |v| v + 1);
         let report = TrainReport {
             model_version: version,
             trained_at: now(),
@@ -299,11 +299,10 @@ impl Database {
 
     /// The report of the newest model, or `None` before the first TRAIN.
     pub fn model_report(&self) -> Result<Option<TrainReport>> {
-        match self.loaded_model() {
-            Ok(m) => Ok(Some(m.report.clone())),
-            Err(Error::Invalid(_)) if self.store.latest_model()?.is_none() => Ok(None),
-            Err(e) => Err(e),
+        if self.store.latest_model_version()?.is_none() {
+            return Ok(None);
         }
+        Ok(Some(self.loaded_model()?.report.clone()))
     }
 
     fn target_index(&self, loaded: &Loaded, target: Option<&str>) -> Result<Option<usize>> {

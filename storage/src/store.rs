@@ -646,6 +646,18 @@ impl Store {
         Ok(self.db.get_cf(self.cf(CF_MODELS), version.to_be_bytes())?)
     }
 
+    /// The newest model version, without reading its checkpoint.
+    pub fn latest_model_version(&self) -> Result<Option<u64>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_MODELS));
+        it.seek_to_last();
+        let found = match it.key() {
+            Some(k) => Some(decode_u64(k).ok_or_else(|| corrupt("model key", "bad length"))?),
+            None => None,
+        };
+        it.status()?;
+        Ok(found)
+    }
+
     /// The newest model version and its checkpoint bytes.
     pub fn latest_model(&self) -> Result<Option<(u64, Vec<u8>)>> {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_MODELS));

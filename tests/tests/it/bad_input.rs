@@ -152,9 +152,11 @@ fn a_second_process_is_refused_as_locked() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The reader stays open until the child is killed: a closed pipe would end the child
+    // (and free the lock) at its next write.
+    let mut output = std::io::BufReader::new(holder.stdout.take().unwrap());
     let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut first)
-        .unwrap();
+    std::io::BufRead::read_line(&mut output, &mut first).unwrap();
     assert_eq!(first.trim(), "ready");
     let err = Database::open(&path, Options::default()).unwrap_err();
     holder.kill().unwrap();

@@ -29,7 +29,8 @@ fn planted(dir: &std::path::Path, name: &str) -> (Database, std::path::PathBuf) 
     let mut held_out = std::fs::File::create(&held_out_path).unwrap();
     writeln!(held_out, "user,item,type").unwrap();
     for u in 0..USERS {
-        let mut own: Vec<u32> = (0..ITEMS).filter(|&i| community_of_item(i) == community_of_user(u)).collect();
+        let mut own: Vec<u32> =
+            (0..ITEMS).filter(|&i| community_of_item(i) == community_of_user(u)).collect();
         for i in (1..own.len()).rev() {
             own.swap(i, rng.gen_range(0..=i));
         }
