@@ -92,7 +92,7 @@ impl Default for Hyper {
             patience: 4,
             val_share: 0.1,
             refit: 1,
-            recency: 0.0,
+            recency: 2.0,
             seed: 42,
             targets: Vec::new(),
         }
