@@ -49,6 +49,9 @@ pub struct EpochReport {
     /// Optimisation steps in the epoch and their mean wall time.
     pub steps: usize,
     pub step_seconds: f64,
+    /// Mean number of distinct parameter rows a step gathered and updated: the size of a
+    /// step's work, bounded by the batch, never by the number of nodes.
+    pub rows_per_step: f64,
 }
 
 /// What a finished training did.
@@ -410,20 +413,28 @@ impl<'g> Trainer<'g> {
         trainer
     }
 
-    /// One pass over the examples in a fresh random order; returns the mean loss, the
-    /// number of steps and their mean wall time.
-    fn epoch(&mut self, examples: &mut [Example]) -> (f64, usize, f64) {
+    /// One pass over the examples in a fresh random order.
+    fn epoch(&mut self, epoch: usize, examples: &mut [Example]) -> EpochReport {
         let started = Instant::now();
         shuffle(examples, &mut self.rng);
         let mut total = 0.0f64;
-        let mut steps = 0;
+        let (mut steps, mut rows) = (0usize, 0usize);
         for chunk in examples.chunks(self.hyper.batch.max(1)) {
             let batch = self.make_batch(chunk);
             total += f64::from(self.step(&batch)) * chunk.len() as f64;
             steps += 1;
+            rows += batch.rows.len();
         }
-        let step_seconds = started.elapsed().as_secs_f64() / steps.max(1) as f64;
-        (total / examples.len().max(1) as f64, steps, step_seconds)
+        let seconds = started.elapsed().as_secs_f64();
+        EpochReport {
+            epoch,
+            loss: total / examples.len().max(1) as f64,
+            val_ndcg: 0.0,
+            seconds,
+            steps,
+            step_seconds: seconds / steps.max(1) as f64,
+            rows_per_step: rows as f64 / steps.max(1) as f64,
+        }
     }
 
     /// Trains epoch by epoch with early stopping on `validation`; keeps the best epoch.
@@ -439,13 +450,14 @@ impl<'g> Trainer<'g> {
         let mut epochs_run = 0;
         for epoch in 1..=self.hyper.epochs {
             let started = Instant::now();
-            let (loss, steps, step_seconds) = self.epoch(&mut examples);
-            last_loss = loss;
+            let mut report = self.epoch(epoch, &mut examples);
+            last_loss = report.loss;
             epochs_run = epoch;
             let model = self.snapshot(targets.clone());
             let val_ndcg = validation_ndcg(&model, self.graph, validation);
-            let seconds = started.elapsed().as_secs_f64();
-            progress(EpochReport { epoch, loss, val_ndcg, seconds, steps, step_seconds });
+            report.val_ndcg = val_ndcg;
+            report.seconds = started.elapsed().as_secs_f64();
+            progress(report);
             let improved = best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
             if improved {
                 best = Some((val_ndcg, epoch, model));
@@ -477,10 +489,8 @@ impl<'g> Trainer<'g> {
         progress: &mut dyn FnMut(EpochReport),
     ) -> Model {
         for epoch in first_epoch..first_epoch + epochs {
-            let started = Instant::now();
-            let (loss, steps, step_seconds) = self.epoch(&mut examples);
-            let seconds = started.elapsed().as_secs_f64();
-            progress(EpochReport { epoch, loss, val_ndcg: 0.0, seconds, steps, step_seconds });
+            let report = self.epoch(epoch, &mut examples);
+            progress(report);
         }
         self.snapshot(targets)
     }

@@ -292,8 +292,8 @@ fn train_scale(args: &[String]) -> Result<()> {
     let machine = machine();
     println!("train-scale: synthetic graphs, {epochs} epoch(s) each, {machine}");
     println!(
-        "{:>12} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
-        "edges", "users", "items", "steps", "s/epoch", "ms/step", "peak RSS MB"
+        "{:>12} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "edges", "users", "items", "steps", "s/epoch", "ms/step", "rows/step", "us/row", "peak RSS MB"
     );
     for r in &runs {
         println!(
@@ -337,6 +337,8 @@ fn child_train(args: &[String]) -> Result<()> {
     let step_seconds: f64 =
         reports.iter().map(|r| r.step_seconds * r.steps as f64).sum::<f64>() / steps.max(1) as f64;
     let epoch_seconds: f64 = reports.iter().map(|r| r.seconds).sum::<f64>() / reports.len().max(1) as f64;
+    let rows_per_step: f64 =
+        reports.iter().map(|r| r.rows_per_step * r.steps as f64).sum::<f64>() / steps.max(1) as f64;
     let json = serde_json::json!({
         "edges": edges,
         "users": report.users,
@@ -345,6 +347,8 @@ fn child_train(args: &[String]) -> Result<()> {
         "steps": steps,
         "epoch_seconds": epoch_seconds,
         "step_ms": step_seconds * 1000.0,
+        "rows_per_step": rows_per_step,
+        "us_per_row": step_seconds * 1e6 / rows_per_step.max(1.0),
         "train_seconds": total,
         "peak_rss_mb": peak_rss_mb(),
     });
