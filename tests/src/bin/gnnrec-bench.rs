@@ -296,22 +296,39 @@ fn train_scale(args: &[String]) -> Result<()> {
         "edges", "users", "items", "steps", "s/epoch", "ms/step", "rows/step", "us/row", "peak RSS MB"
     );
     for r in &runs {
+        let f = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{:>12} {:>10} {:>10} {:>10} {:>12.1} {:>12.2} {:>12.0}",
+            "{:>12} {:>10} {:>10} {:>8} {:>10.1} {:>10.2} {:>10.0} {:>10.3} {:>12.0}",
             r["edges"],
             r["users"],
             r["items"],
             r["steps"],
-            r["epoch_seconds"].as_f64().unwrap_or(f64::NAN),
-            r["step_ms"].as_f64().unwrap_or(f64::NAN),
-            r["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+            f("epoch_seconds"),
+            f("step_ms"),
+            f("rows_per_step"),
+            f("us_per_row"),
+            f("peak_rss_mb")
         );
     }
     let ratio =
-        runs[1]["step_ms"].as_f64().unwrap_or(f64::NAN) / runs[0]["step_ms"].as_f64().unwrap_or(f64::NAN);
-    println!("ms/step ratio large / small: {ratio:.2} (1.0 = a step costs the same on both graphs)");
-    let json =
-        serde_json::json!({ "bench": "train-scale", "runs": runs, "step_ratio": ratio, "machine": machine });
+        |key: &str| runs[1][key].as_f64().unwrap_or(f64::NAN) / runs[0][key].as_f64().unwrap_or(f64::NAN);
+    let nodes = |r: &serde_json::Value| {
+        r["users"].as_f64().unwrap_or(f64::NAN) + r["items"].as_f64().unwrap_or(f64::NAN)
+    };
+    let (step_ratio, row_ratio, nodes_ratio) =
+        (ratio("step_ms"), ratio("us_per_row"), nodes(&runs[1]) / nodes(&runs[0]));
+    println!(
+        "large / small: nodes x{nodes_ratio:.1}, ms/step x{step_ratio:.2}, us per gathered row x{row_ratio:.2} \
+         (a step's work is its distinct rows, bounded by the batch)"
+    );
+    let json = serde_json::json!({
+        "bench": "train-scale",
+        "runs": runs,
+        "nodes_ratio": nodes_ratio,
+        "step_ratio": step_ratio,
+        "row_cost_ratio": row_ratio,
+        "machine": machine,
+    });
     println!("{json}");
     Ok(())
 }
