@@ -8,9 +8,12 @@ Statements end with ';' and may span lines; '--' starts a comment. For example:
   LOAD 'events.csv';                     -- header: user,item,type[,weight][,timestamp]
   DELETE alice click sku-1;  DELETE USER alice;  DELETE ITEM sku-1;
   CREATE TYPE view WEIGHT 0.1;
-  SHOW STATS;  SHOW TYPES;  SHOW USER alice;  SHOW ITEM sku-1;
+  SHOW STATS;  SHOW TYPES;  SHOW MODEL;  SHOW USER alice;  SHOW ITEM sku-1;
   SET durability = full;                 -- or wal
-  TRAIN;  SCORE alice sku-1;  RECOMMEND alice TOP 10 EXCLUDE SEEN;
+  TRAIN [EPOCHS 20] [WITH dim = 64, loss = hinge, ...];
+  SCORE alice sku-1 [FOR like];
+  RECOMMEND alice TOP 10 EXCLUDE SEEN [FOR like];
+  EVAL 'held-out.csv' TOP 20 [FOR like];
 Meta-commands:
   .help          show this help
   .read FILE     run the statements in FILE
