@@ -128,6 +128,7 @@ impl TrainConfig {
                 "val_share" => self.val_share = float(0.0, 0.9)? as f32,
                 "refit" => self.refit = int(0, 1000)? as usize,
                 "recency" => self.recency = float(0.0, 100.0)? as f32,
+                "item_context" => self.item_context = float(0.0, 100.0)? as f32,
                 "seed" => self.seed = int(0, i64::MAX)? as u64,
                 "loss" => {
                     self.loss = match word()?.as_str() {

@@ -7,8 +7,12 @@
 //!
 //! ```text
 //! h(u) = e(u) + sum over edges (u, t, i) of alpha(t) * strength * e(i) / sqrt(deg u)
-//! score(u, i, target) = sum over d of h(u)[d] * r(target)[d] * e(i)[d]
+//! g(i) = e(i) + item_context * c(i),  c(i) = sum over edges (v, t, i) of alpha(t) * strength * e(v) / sqrt(deg i)
+//! score(u, i, target) = sum over d of h(u)[d] * r(target)[d] * g(i)[d]
 //! ```
+//!
+//! c(i), the item's side of the message passing, is recomputed from the user table once per
+//! epoch and enters a step as a constant, so that a step stays O(batch).
 //!
 //! Because `h(u)` is computed from the neighbourhood, a user who arrived after training
 //! (whose own `e(u)` does not exist) still gets a vector from the items they touched.
@@ -70,6 +74,8 @@ pub struct Hyper {
     pub refit: usize,
     /// How much more a user's latest edge weighs than their oldest in their vector.
     pub recency: f32,
+    /// Weight of an item's users in its scored vector (0: the item's own embedding only).
+    pub item_context: f32,
     pub seed: u64,
     /// The edge types to predict, by name; empty means like and buy when present, else all.
     pub targets: Vec<String>,
@@ -93,6 +99,7 @@ impl Default for Hyper {
             val_share: 0.1,
             refit: 1,
             recency: 2.0,
+            item_context: 0.5,
             seed: 42,
             targets: Vec::new(),
         }
@@ -111,8 +118,11 @@ pub struct Model {
     pub items: usize,
     /// users x dim, row-major.
     pub user_emb: Vec<f32>,
-    /// items x dim, row-major.
+    /// items x dim, row-major: what an item sends its users.
     pub item_emb: Vec<f32>,
+    /// items x dim: the vectors items are scored with, `e(i) + item_context * c(i)` where
+    /// c(i) aggregates the item's users; empty when `item_context` is 0 (then `item_emb`).
+    pub item_out: Vec<f32>,
     /// targets x dim, row-major.
     pub rel_emb: Vec<f32>,
 }
@@ -126,8 +136,14 @@ impl Model {
         table.get(id * dim..(id + 1) * dim)
     }
 
-    /// The item's embedding, if the item existed when the model was trained.
+    /// The vector an item is scored with, if the item existed when the model was trained.
     pub fn item_vector(&self, item: NodeId) -> Option<&[f32]> {
+        let table = if self.item_out.is_empty() { &self.item_emb } else { &self.item_out };
+        Self::row(table, self.dim(), item as usize)
+    }
+
+    /// What an item sends the users connected to it.
+    fn item_message(&self, item: NodeId) -> Option<&[f32]> {
         Self::row(&self.item_emb, self.dim(), item as usize)
     }
 
@@ -145,7 +161,7 @@ impl Model {
         let mut degree = 0usize;
         for (item, edge_type, strength) in edges {
             degree += 1;
-            let (Some(e), Some(&alpha)) = (self.item_vector(item), self.type_weight.get(edge_type as usize))
+            let (Some(e), Some(&alpha)) = (self.item_message(item), self.type_weight.get(edge_type as usize))
             else {
                 continue;
             };

@@ -124,6 +124,9 @@ pub(crate) struct Trainer<'g> {
     users: Table,
     items: Table,
     rels: Table,
+    /// c(i) for every item, from the user table at the start of the epoch; a constant
+    /// input to the step (no gradient flows into users through it).
+    item_ctx: Vec<f32>,
     alpha: Alpha,
     alpha_opt: Adam<Alpha, f32, Dev>,
     step: i32,
@@ -158,7 +161,20 @@ impl<'g> Trainer<'g> {
             popularity.push(acc);
         }
         let rng = ChaCha8Rng::seed_from_u64(hyper.seed ^ 0x9e37_79b9_7f4a_7c15);
-        Trainer { graph, hyper, dev, users, items, rels, alpha, alpha_opt, step: 0, rng, popularity }
+        Trainer {
+            graph,
+            hyper,
+            dev,
+            users,
+            items,
+            rels,
+            item_ctx: Vec::new(),
+            alpha,
+            alpha_opt,
+            step: 0,
+            rng,
+            popularity,
+        }
     }
 
     /// A negative for `user`: an item the user has no edge with (a few draws are allowed;
@@ -191,7 +207,56 @@ impl<'g> Trainer<'g> {
     /// The current model's score of an item for a query vector, for hard-negative mining.
     fn score_item(&self, query: &[f32], item: u32) -> f32 {
         let dim = self.hyper.dim;
-        super::dot(query, &self.items.values[item as usize * dim..(item as usize + 1) * dim])
+        let span = item as usize * dim..(item as usize + 1) * dim;
+        let mut score = super::dot(query, &self.items.values[span.clone()]);
+        if let Some(c) = self.item_ctx.get(span) {
+            score += self.hyper.item_context * super::dot(query, c);
+        }
+        score
+    }
+
+    /// c(i) = sum over the item's edges of alpha(t) * strength * e(u) / sqrt(deg i).
+    fn item_context(&self) -> Vec<f32> {
+        if self.hyper.item_context == 0.0 {
+            return Vec::new();
+        }
+        let dim = self.hyper.dim;
+        let alpha = self.alpha.as_vec();
+        let adj = &self.graph.by_item;
+        let mut ctx = vec![0.0f32; self.graph.items * dim];
+        for i in 0..self.graph.items {
+            let range = adj.range(i as u32);
+            if range.is_empty() {
+                continue;
+            }
+            let norm = 1.0 / (range.len() as f32).sqrt();
+            let out = &mut ctx[i * dim..(i + 1) * dim];
+            for p in range {
+                let u = adj.other[p] as usize;
+                let w = alpha[(adj.edge_type[p] as usize).min(MAX_TYPES - 1)] * adj.strength[p] * norm;
+                for (o, x) in out.iter_mut().zip(&self.users.values[u * dim..(u + 1) * dim]) {
+                    *o += w * x;
+                }
+            }
+        }
+        ctx
+    }
+
+    /// The constant c(i) rows of a list of batch rows (all items), scaled by item_context.
+    fn context_rows(&self, rows: &[usize], batch: &Batch) -> Vec<f32> {
+        let dim = self.hyper.dim;
+        let mut out = Vec::with_capacity(rows.len() * dim);
+        for &r in rows {
+            match (batch.rows[r], self.item_ctx.is_empty()) {
+                (Row::Item(i), false) => out.extend(
+                    self.item_ctx[i as usize * dim..(i as usize + 1) * dim]
+                        .iter()
+                        .map(|c| c * self.hyper.item_context),
+                ),
+                _ => out.extend(std::iter::repeat_n(0.0, dim)),
+            }
+        }
+        out
     }
 
     /// Samples neighbours and negatives for a slice of examples and lays out the batch.
@@ -326,9 +391,11 @@ impl<'g> Trainer<'g> {
             (neighbours * coef.broadcast_like::<_, Axis<2>>(&(b, s, dim))).sum::<(usize, usize), Axis<1>>();
         let h = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.user)) + message;
         let query = h * xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.rel));
-        let pos = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.pos));
+        let pos = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.pos))
+            + dev.tensor_from_vec(self.context_rows(&batch.pos, batch), (b, dim));
         let s_pos = (query.retaped::<OwnedTape<f32, Dev>>() * pos).sum::<(usize,), Axis<1>>();
-        let neg = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx2(&batch.neg, k));
+        let neg = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx2(&batch.neg, k))
+            + dev.tensor_from_vec(self.context_rows(&batch.neg, batch), (b, k, dim));
         let s_neg = (query.broadcast_like::<_, Axis<1>>(&(b, k, dim)) * neg).sum::<(usize, usize), Axis<2>>();
 
         let ranking = match self.hyper.loss {
@@ -394,6 +461,10 @@ impl<'g> Trainer<'g> {
             users: self.graph.users,
             items: self.graph.items,
             user_emb: self.users.values.clone(),
+            item_out: {
+                let ctx = self.item_context();
+                ctx.iter().zip(&self.items.values).map(|(c, e)| e + self.hyper.item_context * c).collect()
+            },
             item_emb: self.items.values.clone(),
             rel_emb: self.rels.values.clone(),
         }
@@ -416,6 +487,7 @@ impl<'g> Trainer<'g> {
     /// One pass over the examples in a fresh random order.
     fn epoch(&mut self, epoch: usize, examples: &mut [Example]) -> EpochReport {
         let started = Instant::now();
+        self.item_ctx = self.item_context();
         shuffle(examples, &mut self.rng);
         let mut total = 0.0f64;
         let (mut steps, mut rows) = (0usize, 0usize);

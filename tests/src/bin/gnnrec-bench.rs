@@ -62,7 +62,10 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result
     match args.iter().position(|a| a == name) {
         Some(i) => {
             let text = args.get(i + 1).ok_or_else(|| format!("{name} needs a value"))?;
-            text.replace('_', "").parse().map_err(|_| format!("bad value '{text}' for {name}"))
+            // Numbers may be written 10_000_000; other values keep their underscores.
+            text.parse()
+                .or_else(|_| text.replace('_', "").parse())
+                .map_err(|_| format!("bad value '{text}' for {name}"))
         }
         None => Ok(default),
     }
