@@ -184,6 +184,7 @@ impl Database {
         let (train_edges, validation, validation_edges) = split_validation(&edges, &targets, config, users);
         let graph = Graph::from_edges(users, items, &train_edges, config.recency);
         let examples = examples_of(&train_edges, &targets);
+        drop(train_edges);
         if examples.is_empty() {
             return Err(Error::Invalid("no edge of a target type is left to train on".into()));
         }
@@ -196,9 +197,10 @@ impl Database {
         // also learns from those edges, which are each user's latest.
         let full = Graph::from_edges(users, items, &edges, config.recency);
         let all_examples = examples_of(&edges, &targets);
+        let example_count = all_examples.len();
         let model = if config.refit > 0 && validation_edges > 0 {
             Trainer::resume(&full, &outcome.model).run(
-                all_examples.clone(),
+                all_examples,
                 config.refit,
                 outcome.epochs + 1,
                 targets.clone(),
@@ -232,7 +234,7 @@ impl Database {
             users: embeddings.iter().filter(|e| e.0 == NodeKind::User).count() as u64,
             items: embeddings.iter().filter(|e| e.0 == NodeKind::Item).count() as u64,
             edges: edges.len() as u64,
-            examples: all_examples.len() as u64,
+            examples: example_count as u64,
             validation_edges: validation_edges as u64,
             epochs: (outcome.epochs + if validation_edges > 0 { config.refit } else { 0 }) as u64,
             best_epoch: outcome.best_epoch as u64,
