@@ -1,11 +1,12 @@
 //! gnnrec-engine: an embedded graph database for recommendations.
 //!
 //! Users and items are nodes, interactions (click, cart, like, buy and declared types) are
-//! typed edges kept in RocksDB. A program talks to it through typed methods of
+//! typed edges kept in RocksDB; a graph neural network trained on them ranks the items a
+//! user has not interacted with yet. A program talks to it through typed methods of
 //! [`Database`] or through the query language with [`Database::execute`]:
 //!
 //! ```
-//! use gnnrec_engine::{Database, Interaction, Options};
+//! use gnnrec_engine::{Database, Interaction, Options, TrainConfig};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let db = Database::open(dir.path().join("shop.gnnrec"), Options::default())?;
@@ -20,6 +21,12 @@
 //!
 //! let out = db.execute("SHOW USER bob")?;
 //! assert_eq!(out[0].rows[0][0].to_string(), "sku-2");
+//!
+//! // Train the GNN, then ask for what alice has not seen yet.
+//! db.train(&TrainConfig { epochs: 3, ..TrainConfig::default() }, |_epoch| {})?;
+//! let recs = db.recommend("alice", 5, true, None)?;
+//! assert_eq!(recs.items.len(), 1);
+//! assert_eq!(recs.items[0].item, "sku-2");
 //! db.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
