@@ -378,17 +378,21 @@ impl Database {
             .filter(|i| !seen.contains(i))
             .filter_map(|i| Some((i, dot(&query, model.item_vector(i)?))))
             .collect();
-        let k = k.min(scored.len());
-        if k < scored.len() {
-            scored.select_nth_unstable_by(k, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            scored.truncate(k);
-        }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut items = Vec::with_capacity(k);
-        for (i, score) in scored {
-            // Deleted items have no name any more and are never recommended.
-            if let Some(name) = self.store.node_name(NodeKind::Item, i)? {
-                items.push(Recommendation { item: name, score });
+        let best_first = |a: &(NodeId, f32), b: &(NodeId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let mut items = Vec::with_capacity(k.min(scored.len()));
+        // Take the best of what is left until k named items are found: deleted items have no
+        // name any more and are never recommended, and are rare enough that one round is usual.
+        while items.len() < k && !scored.is_empty() {
+            let want = (k - items.len()).min(scored.len());
+            if want < scored.len() {
+                scored.select_nth_unstable_by(want, best_first);
+            }
+            let mut round: Vec<(NodeId, f32)> = scored.drain(..want).collect();
+            round.sort_by(best_first);
+            for (i, score) in round {
+                if let Some(name) = self.store.node_name(NodeKind::Item, i)? {
+                    items.push(Recommendation { item: name, score });
+                }
             }
         }
         Ok(Recommendations { items, model_version: loaded.version })

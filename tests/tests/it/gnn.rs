@@ -204,3 +204,17 @@ fn model_statements_explain_what_is_wrong() {
     let out = db.execute("SHOW MODEL").unwrap();
     assert_eq!(out[0].rows[0][1].to_string(), "1");
 }
+
+#[test]
+fn a_deleted_item_is_never_recommended_and_k_items_still_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = planted(dir.path(), "db");
+    db.train(&TrainConfig { epochs: 3, ..config() }, |_| {}).unwrap();
+    let before = db.recommend("u0", 3, true, None).unwrap();
+    let gone = before.items[0].item.clone();
+    db.delete_item(&gone).unwrap();
+    let after = db.recommend("u0", 3, true, None).unwrap();
+    assert_eq!(after.items.len(), 3);
+    assert!(after.items.iter().all(|r| r.item != gone));
+    assert_eq!(after.items[0], before.items[1]);
+}
