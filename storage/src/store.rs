@@ -247,11 +247,12 @@ impl Store {
         Ok(stored.max(in_use))
     }
 
+    /// The largest `u64` key of a family keyed by sequence number or model version.
     fn last_key_u64(&self, cf: &str) -> Result<Option<u64>> {
         let mut it = self.db.raw_iterator_cf(self.cf(cf));
         it.seek_to_last();
         let last = match it.key() {
-            Some(k) => Some(decode_u64(k).ok_or_else(|| corrupt("sequence key", "bad length"))?),
+            Some(k) => Some(decode_u64(k).ok_or_else(|| corrupt("u64 key", format!("in {cf}")))?),
             None => None,
         };
         it.status()?;
@@ -648,14 +649,7 @@ impl Store {
 
     /// The newest model version, without reading its checkpoint.
     pub fn latest_model_version(&self) -> Result<Option<u64>> {
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_MODELS));
-        it.seek_to_last();
-        let found = match it.key() {
-            Some(k) => Some(decode_u64(k).ok_or_else(|| corrupt("model key", "bad length"))?),
-            None => None,
-        };
-        it.status()?;
-        Ok(found)
+        self.last_key_u64(CF_MODELS)
     }
 
     /// The newest model version and its checkpoint bytes.
