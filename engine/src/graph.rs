@@ -84,8 +84,14 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn from_edges(users: usize, items: usize, edges: &[EdgeRecord], recency: f32) -> Graph {
-        let strength = edge_strengths(edges, recency);
+    pub fn from_edges(
+        users: usize,
+        items: usize,
+        edges: &[EdgeRecord],
+        recency: f32,
+        weight_power: f32,
+    ) -> Graph {
+        let strength = edge_strengths(edges, recency, weight_power);
         let rows = edges.iter().zip(&strength);
         let by_user = Adjacency::build(users, rows.clone().map(|(e, &s)| (e.user, e.item, e.edge_type, s)));
         let by_item = Adjacency::build(items, rows.map(|(e, &s)| (e.item, e.user, e.edge_type, s)));
@@ -93,11 +99,12 @@ impl Graph {
     }
 }
 
-/// The strength of each edge: `(1 + ln count) * (1 + recency * r)`, where r runs from 0
-/// for the user's oldest edge to 1 for their latest (by last timestamp). A repeated
-/// interaction counts more with diminishing returns, and what a user did lately says
-/// more about what they want next.
-pub fn edge_strengths(edges: &[EdgeRecord], recency: f32) -> Vec<f32> {
+/// The strength of each edge: `(1 + ln count) * (1 + recency * r) * w^weight_power`, where
+/// r runs from 0 for the user's oldest edge to 1 for their latest (by last timestamp) and w
+/// is the edge's mean weight. A repeated interaction counts more with diminishing returns,
+/// what a user did lately says more about what they want next, and (when weight_power is
+/// not 0) a high rating more than a low one.
+pub fn edge_strengths(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> Vec<f32> {
     let mut order: Vec<usize> = (0..edges.len()).collect();
     order.sort_by_key(|&i| (edges[i].user, edges[i].value.last_ts, edges[i].item, edges[i].edge_type));
     let mut strength = vec![0.0; edges.len()];
@@ -108,7 +115,11 @@ pub fn edge_strengths(edges: &[EdgeRecord], recency: f32) -> Vec<f32> {
         let span = (end - start).saturating_sub(1).max(1) as f32;
         for (rank, &i) in order[start..end].iter().enumerate() {
             let r = if end - start > 1 { rank as f32 / span } else { 1.0 };
-            strength[i] = (1.0 + (edges[i].value.count.max(1) as f32).ln()) * (1.0 + recency * r);
+            let value = &edges[i].value;
+            let count = value.count.max(1) as f32;
+            let mean_weight =
+                if weight_power == 0.0 { 1.0 } else { (value.weight / count).max(0.0).powf(weight_power) };
+            strength[i] = (1.0 + count.ln()) * (1.0 + recency * r) * mean_weight;
         }
         start = end;
     }
@@ -126,7 +137,7 @@ mod tests {
 
     #[test]
     fn both_directions_hold_every_edge() {
-        let g = Graph::from_edges(3, 2, &[edge(0, 1, 1, 1), edge(2, 0, 1, 3), edge(0, 0, 0, 1)], 0.0);
+        let g = Graph::from_edges(3, 2, &[edge(0, 1, 1, 1), edge(2, 0, 1, 3), edge(0, 0, 0, 1)], 0.0, 0.0);
         assert_eq!((g.by_user.other.len(), g.by_item.other.len()), (3, 3));
         let items_of_0: Vec<_> = g.by_user.range(0).map(|p| g.by_user.other[p]).collect();
         assert_eq!(items_of_0, [0, 1]);
@@ -137,5 +148,16 @@ mod tests {
         let p = g.by_item.range(1).last().unwrap();
         assert!((g.by_item.strength[p] - (1.0 + 3f32.ln())).abs() < 1e-6);
         assert_eq!(g.by_user.range(99), 0..0);
+    }
+
+    #[test]
+    fn weight_power_scales_by_the_mean_weight() {
+        let mut rated = edge(0, 0, 0, 2);
+        rated.value.weight = 8.0;
+        let plain = edge_strengths(&[rated], 0.0, 0.0)[0];
+        let weighted = edge_strengths(&[rated], 0.0, 0.5)[0];
+        assert!((plain - (1.0 + 2f32.ln())).abs() < 1e-6);
+        // Mean weight 4, to the power 0.5.
+        assert!((weighted - plain * 2.0).abs() < 1e-5);
     }
 }

@@ -129,6 +129,7 @@ impl TrainConfig {
                 "refit" => self.refit = int(0, 1000)? as usize,
                 "recency" => self.recency = float(0.0, 100.0)? as f32,
                 "item_context" => self.item_context = float(0.0, 100.0)? as f32,
+                "weight_power" => self.weight_power = float(0.0, 10.0)? as f32,
                 "seed" => self.seed = int(0, i64::MAX)? as u64,
                 "loss" => {
                     self.loss = match word()?.as_str() {
@@ -182,7 +183,7 @@ impl Database {
         let items = self.store.node_id_bound(NodeKind::Item) as usize;
 
         let (train_edges, validation, validation_edges) = split_validation(&edges, &targets, config, users);
-        let graph = Graph::from_edges(users, items, &train_edges, config.recency);
+        let graph = Graph::from_edges(users, items, &train_edges, config.recency, config.weight_power);
         let examples = examples_of(&train_edges, &targets);
         drop(train_edges);
         if examples.is_empty() {
@@ -195,7 +196,7 @@ impl Database {
 
         // Final embeddings come from the whole graph, validation edges included; a refit
         // also learns from those edges, which are each user's latest.
-        let full = Graph::from_edges(users, items, &edges, config.recency);
+        let full = Graph::from_edges(users, items, &edges, config.recency, config.weight_power);
         let all_examples = examples_of(&edges, &targets);
         let example_count = all_examples.len();
         let model = if config.refit > 0 && validation_edges > 0 {
@@ -331,7 +332,7 @@ impl Database {
             .into_iter()
             .map(|n| EdgeRecord { user, edge_type: n.edge_type, item: n.node, value: n.value })
             .collect();
-        let strength = edge_strengths(&edges, loaded.model.hyper.recency);
+        let strength = edge_strengths(&edges, loaded.model.hyper.recency, loaded.model.hyper.weight_power);
         let h =
             loaded.model.user_vector(user, edges.iter().zip(strength).map(|(e, s)| (e.item, e.edge_type, s)));
         Ok(loaded.model.query_vector(&h, &loaded.model.relation(target)))

@@ -76,6 +76,11 @@ pub struct Hyper {
     pub recency: f32,
     /// Weight of an item's users in its scored vector (0: the item's own embedding only).
     pub item_context: f32,
+    /// An edge's strength is also multiplied by its mean weight to this power (0: weights
+    /// are ignored; ratings make a 5-star edge say more than a 3-star one). Off by default:
+    /// on the MovieLens validation split weight_power = 1 cost NDCG@20 0.1417 -> 0.1232
+    /// (seed 42): a low-rated view still says what a user watches.
+    pub weight_power: f32,
     pub seed: u64,
     /// The edge types to predict, by name; empty means like and buy when present, else all.
     pub targets: Vec<String>,
@@ -100,6 +105,7 @@ impl Default for Hyper {
             refit: 1,
             recency: 2.0,
             item_context: 0.5,
+            weight_power: 0.0,
             seed: 42,
             targets: Vec::new(),
         }
