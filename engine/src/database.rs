@@ -142,8 +142,11 @@ pub struct NodeInfo {
 #[derive(Debug)]
 pub struct Database {
     pub(crate) store: Store,
-    /// The newest trained model, loaded on first use.
-    pub(crate) model: std::sync::RwLock<Option<std::sync::Arc<crate::training::Loaded>>>,
+    /// The newest trained model with its index, loaded on first use and swapped whole by
+    /// TRAIN: a query reads one version from start to end.
+    pub(crate) model: arc_swap::ArcSwapOption<crate::serving::Snapshot>,
+    /// Held while a snapshot is loaded, so that two first queries do not both load it.
+    pub(crate) loading: std::sync::Mutex<()>,
 }
 
 impl Database {
@@ -151,7 +154,7 @@ impl Database {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
         let store = Store::open(path)?;
         store.set_durability(options.durability);
-        Ok(Database { store, model: std::sync::RwLock::new(None) })
+        Ok(Database { store, model: arc_swap::ArcSwapOption::empty(), loading: std::sync::Mutex::new(()) })
     }
 
     /// Closes the database. Dropping it does the same; `close` is there for symmetry with
@@ -226,7 +229,14 @@ impl Database {
 
     /// Removes an item and every edge to it; returns how many edges went with it.
     pub fn delete_item(&self, item: &str) -> Result<u64> {
-        Ok(self.store.delete_node(NodeKind::Item, item)?)
+        let id = self.store.require_node(NodeKind::Item, item)?;
+        let removed = self.store.delete_node(NodeKind::Item, item)?;
+        // Searches of the current model skip it from the next statement on. (Without this
+        // they would still never return it: every answer is checked against the store.)
+        if let Some(snapshot) = self.model.load_full() {
+            snapshot.bury(id);
+        }
+        Ok(removed)
     }
 
     /// Declares an edge type with its default signal strength.

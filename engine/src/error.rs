@@ -19,6 +19,9 @@ pub enum Error {
     /// A statement or argument that is well-formed but not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// The item index could not be built, saved or loaded.
+    #[error("item index: {0}")]
+    Index(#[from] crate::ann::AnnError),
     /// A statement whose engine part this version does not have yet.
     #[error("{0} is not available yet in this version of gnnrec")]
     NotAvailable(&'static str),

@@ -5,6 +5,7 @@ use gnnrec_query::{AddEdge, DeleteTarget, SettingValue, ShowTarget, Statement};
 use crate::database::{Database, Durability, Interaction, LoadProgress};
 use crate::error::{Error, Result};
 use crate::output::{Output, Value};
+use crate::serving::{Method, RecommendOptions, Recommendations};
 use crate::training::{EpochReport, TrainConfig};
 
 impl Database {
@@ -118,20 +119,30 @@ impl Database {
                 Ok(Output::table(&["user", "item", "score", "probability", "model_version"], rows, ""))
             }
             Statement::Recommend { user, k, exclude_seen, target } => {
-                let k = usize::try_from(*k).unwrap_or(usize::MAX);
-                let r = self.recommend(user, k, *exclude_seen, target.as_deref())?;
-                let n = r.items.len();
-                let rows = r
-                    .items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(rank, rec)| vec![(rank as u64 + 1).into(), rec.item.into(), rec.score.into()])
-                    .collect();
-                Ok(Output::table(
-                    &["rank", "item", "score"],
-                    rows,
-                    format!("{n} items for '{user}', exact scoring, model version {}", r.model_version),
-                ))
+                let r = self.recommend_with(user, &recommend_options(*k, *exclude_seen, target)?)?;
+                Ok(recommendations_table(r, &format!("for '{user}'")))
+            }
+            Statement::Similar { item, k } => {
+                let r = self.similar(item, to_k(*k)?)?;
+                Ok(recommendations_table(r, &format!("like '{item}'")))
+            }
+            Statement::Explain(inner) => {
+                let plan = match inner.as_ref() {
+                    Statement::Recommend { user, k, exclude_seen, target } => {
+                        self.explain_recommend(user, &recommend_options(*k, *exclude_seen, target)?)?
+                    }
+                    Statement::Similar { item, k } => self.explain_similar(item, to_k(*k)?)?,
+                    _ => {
+                        return Err(Error::Invalid("EXPLAIN shows the plan of RECOMMEND and SIMILAR".into()))
+                    }
+                };
+                let rows = vec![
+                    vec!["method".into(), plan.method.to_string().into()],
+                    vec!["reason".into(), plan.reason.into()],
+                    vec!["items".into(), (plan.items as u64).into()],
+                    vec!["excluded".into(), (plan.excluded as u64).into()],
+                ];
+                Ok(Output::table(&["property", "value"], rows, ""))
             }
             Statement::Eval { path, k, target } => {
                 let k = k.map_or(Ok(20), |k| {
@@ -155,7 +166,6 @@ impl Database {
                     ),
                 ))
             }
-            Statement::Similar { .. } => Err(Error::NotAvailable("SIMILAR")),
             Statement::Sync => Err(Error::NotAvailable("SYNC")),
         }
     }
@@ -210,8 +220,9 @@ impl Database {
                 let r = self
                     .model_report()?
                     .ok_or_else(|| Error::Invalid("no model yet: run TRAIN first".into()))?;
-                let loaded = self.loaded_model()?;
-                let h = &loaded.model.hyper;
+                let snapshot = self.snapshot()?;
+                let h = &snapshot.model.hyper;
+                let index = self.index_info()?;
                 let rows: Vec<Vec<Value>> = vec![
                     vec!["model_version".into(), r.model_version.into()],
                     vec!["trained_at".into(), r.trained_at.into()],
@@ -237,6 +248,10 @@ impl Database {
                     vec!["fanout".into(), (h.fanout as u64).into()],
                     vec!["reg".into(), h.reg.into()],
                     vec!["seed".into(), h.seed.into()],
+                    vec!["index_items".into(), (index.items as u64).into()],
+                    vec!["index_stale".into(), (index.stale as u64).into()],
+                    vec!["index_bytes".into(), (index.memory_bytes as u64).into()],
+                    vec!["index".into(), index.origin.to_string().into()],
                 ];
                 Ok(Output::table(&["property", "value"], rows, ""))
             }
@@ -276,6 +291,31 @@ fn edges_table(other: &str, edges: Vec<crate::EdgeInfo>, who: &str) -> Output {
         rows,
         format!("{who}: {}", count_edges(n as u64)),
     )
+}
+
+/// A TOP k from the parser: any u64, bounded later by [`crate::MAX_K`].
+fn to_k(k: u64) -> Result<usize> {
+    usize::try_from(k).map_err(|_| Error::Invalid(format!("TOP {k} is too large")))
+}
+
+fn recommend_options(k: u64, exclude_seen: bool, target: &Option<String>) -> Result<RecommendOptions> {
+    let mut options = RecommendOptions::new(to_k(k)?);
+    options.exclude_seen = exclude_seen;
+    options.target = target.clone();
+    Ok(options)
+}
+
+fn recommendations_table(r: Recommendations, whom: &str) -> Output {
+    let n = r.items.len();
+    let score = if r.plan.method == Method::Popular { "users" } else { "score" };
+    let rows = r
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(rank, rec)| vec![(rank as u64 + 1).into(), rec.item.into(), rec.score.into()])
+        .collect();
+    let summary = format!("{n} items {whom}, {}, model version {}", r.plan.method, r.model_version);
+    Output::table(&["rank", "item", score], rows, summary)
 }
 
 fn count_edges(n: u64) -> String {

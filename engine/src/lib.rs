@@ -31,6 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod ann;
 mod csv_load;
 mod database;
 mod error;
@@ -39,6 +40,7 @@ mod graph;
 mod metrics;
 mod model;
 mod output;
+mod serving;
 mod training;
 
 pub use database::{
@@ -50,9 +52,11 @@ pub use exec::Progress;
 pub use metrics::Metrics;
 pub use model::{Loss, Sampler};
 pub use output::{Output, Value};
-pub use training::{
-    EpochReport, EvalReport, Recommendation, Recommendations, Score, TrainConfig, TrainReport,
+pub use serving::{
+    IndexInfo, IndexOrigin, Method, Plan, RecommendOptions, Recommendation, Recommendations, Strategy,
+    EXACT_BELOW, MAX_K,
 };
+pub use training::{EpochReport, EvalReport, Score, TrainConfig, TrainReport};
 
 /// The query language, re-exported so that a program needs only this crate.
 pub use gnnrec_query as query;

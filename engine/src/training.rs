@@ -15,6 +15,9 @@ use crate::graph::{edge_strengths, Graph};
 use crate::metrics::{rank_user, MetricTotals, Metrics};
 use crate::model::train::{Example, Trainer, Validation};
 use crate::model::{dot, Loss, Model, Sampler, MAX_TYPES};
+use crate::serving::{
+    build_index, most_popular, not_placed, remove_other_indexes, save_index, IndexOrigin, Snapshot,
+};
 
 pub use crate::model::train::EpochReport;
 pub use crate::model::Hyper as TrainConfig;
@@ -22,11 +25,13 @@ pub use crate::model::Hyper as TrainConfig;
 /// Validation users are capped so that early stopping stays cheap on large graphs.
 const MAX_VALIDATION_USERS: usize = 2000;
 
-/// A trained model as stored: the model and the report of the training that made it.
+/// A trained model as stored: the model, the report of the training that made it, and
+/// the most popular items at training time (id, number of users), for users without edges.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub(crate) struct Checkpoint {
     pub model: Model,
     pub report: TrainReport,
+    pub popular: Vec<(NodeId, u32)>,
 }
 
 /// What a TRAIN did; `SHOW MODEL` prints it.
@@ -51,20 +56,6 @@ pub struct TrainReport {
     pub targets: Vec<String>,
 }
 
-/// One item of a recommendation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recommendation {
-    pub item: String,
-    pub score: f32,
-}
-
-/// The answer to RECOMMEND.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recommendations {
-    pub items: Vec<Recommendation>,
-    pub model_version: u64,
-}
-
 /// The answer to SCORE.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
@@ -85,14 +76,6 @@ pub struct EvalReport {
     pub skipped: usize,
     pub metrics: Metrics,
     pub model_version: u64,
-}
-
-/// The loaded model with what queries need beside it.
-#[derive(Debug)]
-pub(crate) struct Loaded {
-    pub version: u64,
-    pub model: Model,
-    pub report: TrainReport,
 }
 
 impl TrainConfig {
@@ -244,17 +227,26 @@ impl Database {
             trained_through,
             targets: targets.iter().map(|&t| types[t as usize].name.clone()).collect(),
         };
-        let checkpoint = Checkpoint { model, report: report.clone() };
+        let popular = most_popular((0..items as NodeId).map(|i| full.by_item.degree(i) as u32));
+        drop(full);
+        let checkpoint = Checkpoint { model, report: report.clone(), popular };
         let bytes = bincode::encode_to_vec(&checkpoint, bincode::config::standard())
             .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
+        // The index is on disk before the model version that owns it is committed.
+        let indexing = Instant::now();
+        let index = build_index(&checkpoint.model)?;
+        let build_seconds = indexing.elapsed().as_secs_f64();
+        save_index(self.store.path(), version, &index)?;
+        let save_seconds = indexing.elapsed().as_secs_f64() - build_seconds;
+        let index_origin = IndexOrigin::Built { build_seconds, save_seconds };
         self.store.commit_training(&TrainingCommit {
             model_version: version,
             checkpoint: &bytes,
             embeddings: &embeddings,
             trained_through,
         })?;
-        *self.model.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Arc::new(Loaded { version, model: checkpoint.model, report: report.clone() }));
+        remove_other_indexes(self.store.path(), version);
+        self.model.store(Some(Arc::new(Snapshot::new(checkpoint, version, index, index_origin))));
         Ok(report)
     }
 
@@ -285,118 +277,61 @@ impl Database {
         }
     }
 
-    /// The newest model, loaded once and shared by every query.
-    pub(crate) fn loaded_model(&self) -> Result<Arc<Loaded>> {
-        if let Some(m) = self.model.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            return Ok(m.clone());
-        }
-        let Some((version, bytes)) = self.store.latest_model()? else {
-            return Err(Error::Invalid("no model yet: run TRAIN first".into()));
-        };
-        let (checkpoint, _): (Checkpoint, usize) =
-            bincode::decode_from_slice(&bytes, bincode::config::standard())
-                .map_err(|e| Error::Invalid(format!("model version {version} does not decode: {e}")))?;
-        let loaded = Arc::new(Loaded { version, model: checkpoint.model, report: checkpoint.report });
-        *self.model.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded.clone());
-        Ok(loaded)
-    }
-
     /// The report of the newest model, or `None` before the first TRAIN.
     pub fn model_report(&self) -> Result<Option<TrainReport>> {
         if self.store.latest_model_version()?.is_none() {
             return Ok(None);
         }
-        Ok(Some(self.loaded_model()?.report.clone()))
+        Ok(Some(self.snapshot()?.report.clone()))
     }
 
-    fn target_index(&self, loaded: &Loaded, target: Option<&str>) -> Result<Option<usize>> {
+    pub(crate) fn target_index(&self, snapshot: &Snapshot, target: Option<&str>) -> Result<Option<usize>> {
         let Some(name) = target else { return Ok(None) };
         let t =
             self.store.type_id(name).ok_or_else(|| Error::Invalid(format!("unknown edge type '{name}'")))?;
-        match loaded.model.targets.iter().position(|&x| x == t) {
+        match snapshot.model.targets.iter().position(|&x| x == t) {
             Some(i) => Ok(Some(i)),
             None => Err(Error::Invalid(format!(
                 "model version {} does not predict '{name}'; its targets are {}",
-                loaded.version,
-                loaded.report.targets.join(", ")
+                snapshot.version,
+                snapshot.report.targets.join(", ")
             ))),
         }
     }
 
     /// The query vector of a user: from the model and the user's current edges, so that a
     /// user who arrived after training is scored from their neighbourhood.
-    fn user_query(&self, loaded: &Loaded, user: NodeId, target: Option<usize>) -> Result<Vec<f32>> {
+    pub(crate) fn user_query(
+        &self,
+        snapshot: &Snapshot,
+        user: NodeId,
+        target: Option<usize>,
+    ) -> Result<Vec<f32>> {
         let edges: Vec<EdgeRecord> = self
             .store
             .neighbours(NodeKind::User, user, None)?
             .into_iter()
             .map(|n| EdgeRecord { user, edge_type: n.edge_type, item: n.node, value: n.value })
             .collect();
-        let strength = edge_strengths(&edges, loaded.model.hyper.recency, loaded.model.hyper.weight_power);
-        let h =
-            loaded.model.user_vector(user, edges.iter().zip(strength).map(|(e, s)| (e.item, e.edge_type, s)));
-        Ok(loaded.model.query_vector(&h, &loaded.model.relation(target)))
+        let strength =
+            edge_strengths(&edges, snapshot.model.hyper.recency, snapshot.model.hyper.weight_power);
+        let h = snapshot
+            .model
+            .user_vector(user, edges.iter().zip(strength).map(|(e, s)| (e.item, e.edge_type, s)));
+        Ok(snapshot.model.query_vector(&h, &snapshot.model.relation(target)))
     }
 
     /// The model's score of one user-item pair.
     pub fn score(&self, user: &str, item: &str, target: Option<&str>) -> Result<Score> {
-        let loaded = self.loaded_model()?;
+        let snapshot = self.snapshot()?;
         let u = self.store.require_node(NodeKind::User, user)?;
         let i = self.store.require_node(NodeKind::Item, item)?;
-        let t = self.target_index(&loaded, target)?;
-        let e = loaded.model.item_vector(i).ok_or_else(|| {
-            Error::Invalid(format!(
-                "item '{item}' arrived after model version {} was trained",
-                loaded.version
-            ))
-        })?;
-        let raw = dot(&self.user_query(&loaded, u, t)?, e);
-        Ok(Score { raw, probability: 1.0 / (1.0 + (-raw).exp()), model_version: loaded.version })
-    }
-
-    /// The k items the model scores highest for a user, by scoring every item.
-    pub fn recommend(
-        &self,
-        user: &str,
-        k: usize,
-        exclude_seen: bool,
-        target: Option<&str>,
-    ) -> Result<Recommendations> {
-        if k == 0 {
-            return Err(Error::Invalid("TOP k needs k of at least 1".into()));
-        }
-        let loaded = self.loaded_model()?;
-        let u = self.store.require_node(NodeKind::User, user)?;
-        let t = self.target_index(&loaded, target)?;
-        let query = self.user_query(&loaded, u, t)?;
-        let seen: HashSet<NodeId> = if exclude_seen {
-            self.store.neighbours(NodeKind::User, u, None)?.into_iter().map(|n| n.node).collect()
-        } else {
-            HashSet::new()
-        };
-        let model = &loaded.model;
-        let mut scored: Vec<(NodeId, f32)> = (0..model.items as NodeId)
-            .filter(|i| !seen.contains(i))
-            .filter_map(|i| Some((i, dot(&query, model.item_vector(i)?))))
-            .collect();
-        let best_first = |a: &(NodeId, f32), b: &(NodeId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        let mut items = Vec::with_capacity(k.min(scored.len()));
-        // Take the best of what is left until k named items are found: deleted items have no
-        // name any more and are never recommended, and are rare enough that one round is usual.
-        while items.len() < k && !scored.is_empty() {
-            let want = (k - items.len()).min(scored.len());
-            if want < scored.len() {
-                scored.select_nth_unstable_by(want, best_first);
-            }
-            let mut round: Vec<(NodeId, f32)> = scored.drain(..want).collect();
-            round.sort_by(best_first);
-            for (i, score) in round {
-                if let Some(name) = self.store.node_name(NodeKind::Item, i)? {
-                    items.push(Recommendation { item: name, score });
-                }
-            }
-        }
-        Ok(Recommendations { items, model_version: loaded.version })
+        let t = self.target_index(&snapshot, target)?;
+        let query = self.user_query(&snapshot, u, t)?;
+        let items = snapshot.read_items();
+        let e = items.vector(&snapshot.model, i).ok_or_else(|| not_placed(item, snapshot.version))?;
+        let raw = dot(&query, e);
+        Ok(Score { raw, probability: 1.0 / (1.0 + (-raw).exp()), model_version: snapshot.version })
     }
 
     /// Ranks every item for the users of a held-out file and measures the rankings, as
@@ -406,8 +341,11 @@ impl Database {
         if k == 0 {
             return Err(Error::Invalid("TOP k needs k of at least 1".into()));
         }
-        let loaded = self.loaded_model()?;
-        let t = self.target_index(&loaded, target)?;
+        let snapshot = self.snapshot()?;
+        let t = self.target_index(&snapshot, target)?;
+        let model = &snapshot.model;
+        // Item vectors as RECOMMEND sees them, refreshed ones included.
+        let items = snapshot.read_items();
         let path = path.as_ref();
         let type_filter = match target {
             Some(name) => Some(
@@ -431,7 +369,7 @@ impl Database {
             let user = self.store.node_id(NodeKind::User, &load.users[e.user as usize])?;
             let item = self.store.node_id(NodeKind::Item, &load.items[e.item as usize])?;
             match (user, item) {
-                (Some(u), Some(i)) if loaded.model.item_vector(i).is_some() => {
+                (Some(u), Some(i)) if items.vector(model, i).is_some() => {
                     if held_out.entry(u).or_default().insert(i) {
                         edges += 1;
                     }
@@ -444,7 +382,7 @@ impl Database {
         let mut names: HashMap<NodeId, String> = HashMap::new();
         for entry in self.store.nodes(NodeKind::Item) {
             let (id, name) = entry?;
-            if loaded.model.item_vector(id).is_some()
+            if items.vector(model, id).is_some()
                 && !self.store.neighbours(NodeKind::Item, id, None)?.is_empty()
             {
                 candidates.push(id);
@@ -458,11 +396,11 @@ impl Database {
             let relevant = &held_out[&u];
             let own: HashSet<NodeId> =
                 self.store.neighbours(NodeKind::User, u, None)?.into_iter().map(|n| n.node).collect();
-            let query = self.user_query(&loaded, u, t)?;
+            let query = self.user_query(&snapshot, u, t)?;
             let mut scored: Vec<(NodeId, f32)> = candidates
                 .iter()
                 .filter(|i| !own.contains(i))
-                .filter_map(|&i| Some((i, dot(&query, loaded.model.item_vector(i)?))))
+                .filter_map(|&i| Some((i, dot(&query, items.vector(model, i)?))))
                 .collect();
             let empty = String::new();
             if let Some(m) = rank_user(
@@ -480,7 +418,7 @@ impl Database {
             edges,
             skipped,
             metrics: totals.mean(),
-            model_version: loaded.version,
+            model_version: snapshot.version,
         })
     }
 }

@@ -40,6 +40,8 @@ pub enum Statement {
     Set(Setting),
     /// `SYNC`
     Sync,
+    /// `EXPLAIN RECOMMEND ...` or `EXPLAIN SIMILAR ...`: how the statement would be answered.
+    Explain(Box<Statement>),
 }
 
 /// A single interaction, as written by `ADD`.

@@ -98,6 +98,7 @@ impl fmt::Display for Statement {
             Statement::Show(target) => write!(f, "SHOW {target}"),
             Statement::Set(setting) => write!(f, "SET {setting}"),
             Statement::Sync => f.write_str("SYNC"),
+            Statement::Explain(inner) => write!(f, "EXPLAIN {inner}"),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::Span;
 
 /// What may start a statement, for the error when something else does.
 const STATEMENT: &str =
-    "a statement (ADD, LOAD, DELETE, CREATE, TRAIN, SCORE, RECOMMEND, SIMILAR, EVAL, SHOW, SET or SYNC)";
+    "a statement (ADD, LOAD, DELETE, CREATE, TRAIN, SCORE, RECOMMEND, SIMILAR, EVAL, SHOW, SET, SYNC or EXPLAIN)";
 
 /// Parses a whole script: statements separated by `;`, the last `;` optional. Empty
 /// statements and comments are skipped. Stops at the first error.
@@ -221,6 +221,7 @@ impl<'a> Parser<'a> {
             kw::SHOW => Self::show,
             kw::SET => Self::set,
             kw::SYNC => Self::sync,
+            kw::EXPLAIN => Self::explain,
             _ => return Err(self.unexpected(STATEMENT)),
         };
         self.bump();
@@ -304,6 +305,18 @@ impl<'a> Parser<'a> {
         {}
         self.end("EXCLUDE SEEN, FOR or ';'")?;
         Ok(Statement::Recommend { user, k, exclude_seen: exclude_seen.is_some(), target })
+    }
+
+    /// `EXPLAIN` takes the statements that have a plan to show.
+    fn explain(&mut self) -> Result<Statement, ParseError> {
+        let inner: fn(&mut Self) -> Result<Statement, ParseError> = if self.eat_keyword(kw::RECOMMEND) {
+            Self::recommend
+        } else if self.eat_keyword(kw::SIMILAR) {
+            Self::similar
+        } else {
+            return Err(self.unexpected("RECOMMEND or SIMILAR after EXPLAIN"));
+        };
+        Ok(Statement::Explain(Box::new(inner(self)?)))
     }
 
     fn similar(&mut self) -> Result<Statement, ParseError> {

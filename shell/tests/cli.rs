@@ -167,10 +167,7 @@ fn keep_going_runs_every_statement_and_exits_1() {
         None,
     );
     assert_eq!(out.code, 1);
-    assert_eq!(
-        out.stderr,
-        "<command>:1: unknown user 'x'\n<command>:1: SIMILAR is not available yet in this version of gnnrec\n"
-    );
+    assert_eq!(out.stderr, "<command>:1: unknown user 'x'\n<command>:1: no model yet: run TRAIN first\n");
     let db = Database::open(&db, Options::default()).unwrap();
     assert_eq!(db.stats().unwrap().edges, 2);
 }

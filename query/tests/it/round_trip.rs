@@ -80,6 +80,11 @@ fn statement() -> impl Strategy<Value = Statement> {
         .prop_map(Statement::Show),
         setting().prop_map(Statement::Set),
         Just(Statement::Sync),
+        (id(), any::<u64>(), any::<bool>(), of(id())).prop_map(|(user, k, exclude_seen, target)| {
+            Statement::Explain(Box::new(Statement::Recommend { user, k, exclude_seen, target }))
+        }),
+        (id(), any::<u64>())
+            .prop_map(|(item, k)| Statement::Explain(Box::new(Statement::Similar { item, k }))),
     ]
 }
 

@@ -15,6 +15,13 @@
 //!   TRAINs on a synthetic graph of N edges (default 10,000,000) and, in the same run, on
 //!   one of `--small` edges (default 1,000,000), each in a child process: time per epoch,
 //!   time per step and peak RSS side by side. A step's cost should not grow with the graph.
+//! `gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E]`
+//!   RECOMMEND TOP 10 EXCLUDE SEEN for Q random users (default 2000) through the planner
+//!   (the index) and by exact scoring, on MovieLens train.csv after TRAIN when DIR is given,
+//!   and on a synthetic catalogue of N items (default 1,000,000; 0 skips it) trained for E
+//!   epochs (default 1): latency p50/p99/max, QPS with 1 and 2 threads, recall@10 of the
+//!   index against exact, seen items returned (must be 0), index build/save/load/rebuild
+//!   times and memory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -33,6 +40,7 @@ fn main() -> ExitCode {
         Some("quality") => quality(&args[1..]),
         Some("train-scale") => train_scale(&args[1..]),
         Some("train-scale-run") => child_train(&args[1..]),
+        Some("serve") => serve(&args[1..]),
         // The two sides of `ingest`, run as child processes.
         Some("ingest-store") => child_store(&args[1..]),
         Some("ingest-raw") => child_raw(&args[1..]),
@@ -54,7 +62,8 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds R] [--dir DIR]\n       \
                      gnnrec-bench load FILE [--dir DIR]\n       \
                      gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]\n       \
-                     gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]";
+                     gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]\n       \
+                     gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -496,4 +505,222 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cores} cores, {cpu}")
+}
+
+/// RECOMMEND TOP 10 EXCLUDE SEEN through the index and by exact scoring, side by side, on
+/// MovieLens (when its directory is given) and on a synthetic catalogue of `--items` items.
+fn serve(args: &[String]) -> Result<()> {
+    let movielens: String = flag(args, "--movielens", String::new())?;
+    let items: u32 = flag(args, "--items", 1_000_000)?;
+    let edges: u64 = flag(args, "--edges", u64::from(items) * 5)?;
+    let queries: usize = flag(args, "--queries", 2000)?;
+    let epochs: usize = flag(args, "--epochs", 1)?;
+    let dir = work_dir(args)?;
+    let machine = machine();
+    let mut runs = Vec::new();
+    if !movielens.is_empty() {
+        let path = dir.path().join("movielens");
+        let db = Database::open(&path, Options::default()).map_err(|e| e.to_string())?;
+        db.create_type("view", 0.5).map_err(|e| e.to_string())?;
+        db.load_csv(Path::new(&movielens).join("train.csv"), |_| {}).map_err(|e| e.to_string())?;
+        db.train(&gnnrec_engine::TrainConfig::default(), |_| {}).map_err(|e| e.to_string())?;
+        runs.push(serve_run("movielens", db, &path, queries)?);
+    }
+    if items > 0 {
+        // Nearly uniform popularity, so that almost every item of the catalogue has an edge
+        // (an item exists once something touches it).
+        let cfg = SynthConfig {
+            users: (items / 5).max(50),
+            items,
+            edges,
+            item_skew: 0.2,
+            ..SynthConfig::for_edges(edges, 42)
+        };
+        let path = dir.path().join("synthetic");
+        let csv = dir.path().join("synthetic.csv");
+        let file = std::fs::File::create(&csv).map_err(|e| e.to_string())?;
+        synth::write_csv(&cfg, std::io::BufWriter::with_capacity(1 << 20, file))
+            .map_err(|e| e.to_string())?;
+        let db = Database::open(&path, Options::default()).map_err(|e| e.to_string())?;
+        db.load_csv(&csv, |_| {}).map_err(|e| e.to_string())?;
+        std::fs::remove_file(&csv).map_err(|e| e.to_string())?;
+        let config = gnnrec_engine::TrainConfig { epochs, refit: 0, ..Default::default() };
+        let started = Instant::now();
+        db.train(&config, |e| eprintln!("epoch {} loss {:.4} {:.1}s", e.epoch, e.loss, e.seconds))
+            .map_err(|e| e.to_string())?;
+        eprintln!("trained ({epochs} epoch(s)) and indexed in {:.1}s", started.elapsed().as_secs_f64());
+        runs.push(serve_run("synthetic", db, &path, queries)?);
+    }
+    println!("serve: RECOMMEND TOP 10 EXCLUDE SEEN, index vs exact scoring, {machine}");
+    for r in &runs {
+        let f = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{} ({} items, {} queries): recall@10 {:.4}, seen items returned {}, index fell back to exact {} times; the planner picks {}",
+            r["data"], r["items"], r["queries"], f("recall10"), r["seen_returned"], r["index_fallbacks"], r["planner_choice"]
+        );
+        println!(
+            "  latency ms      p50      p99      max\n  index      {:>8.3} {:>8.3} {:>8.3}\n  exact      {:>8.3} {:>8.3} {:>8.3}",
+            f("index_p50_ms"),
+            f("index_p99_ms"),
+            f("index_max_ms"),
+            f("exact_p50_ms"),
+            f("exact_p99_ms"),
+            f("exact_max_ms")
+        );
+        println!(
+            "  exact / index: p50 x{:.1}, p99 x{:.1}; index QPS 1 thread {:.0}, 2 threads {:.0}; exact QPS 1 thread {:.0}",
+            f("exact_p50_ms") / f("index_p50_ms"),
+            f("exact_p99_ms") / f("index_p99_ms"),
+            f("index_qps_1"),
+            f("index_qps_2"),
+            f("exact_qps_1")
+        );
+        println!(
+            "  index: build {:.2}s, save {:.2}s, load {:.3}s, rebuild at open {:.2}s; memory {:.1} MB, disk {:.1} MB; peak RSS {:.0} MB",
+            f("build_seconds"),
+            f("save_seconds"),
+            f("load_seconds"),
+            f("rebuild_seconds"),
+            f("index_memory_mb"),
+            f("index_disk_mb"),
+            f("peak_rss_mb")
+        );
+    }
+    println!("{}", serde_json::json!({ "bench": "serve", "runs": runs, "machine": machine }));
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Queries `queries` random users of a trained database both ways, then measures the
+/// index's save, load and rebuild by reopening the database.
+fn serve_run(data: &str, db: Database, path: &Path, queries: usize) -> Result<serde_json::Value> {
+    use gnnrec_engine::{IndexOrigin, Method, RecommendOptions, Strategy};
+    use rand::{Rng, SeedableRng};
+    let e = |e: gnnrec_engine::Error| e.to_string();
+    let built = db.index_info().map_err(e)?;
+    let (build_seconds, save_seconds) = match built.origin {
+        IndexOrigin::Built { build_seconds, save_seconds } => (build_seconds, save_seconds),
+        ref other => return Err(format!("expected an index built by TRAIN, found: {other}")),
+    };
+    // Users drawn at random among those with edges (ids are u<N> in both data sets).
+    let stats = db.stats().map_err(e)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut users: Vec<(String, std::collections::HashSet<String>)> = Vec::with_capacity(queries);
+    let mut attempts = 0;
+    while users.len() < queries && attempts < queries * 50 {
+        attempts += 1;
+        let name = if data == "movielens" {
+            format!("u{}", rng.gen_range(1..=stats.users.max(1) * 2))
+        } else {
+            format!("u{}", rng.gen_range(0..stats.users.max(1) * 2))
+        };
+        if let Ok(info) = db.user(&name) {
+            if !info.edges.is_empty() {
+                let seen = info.edges.into_iter().map(|e| e.other).collect();
+                users.push((name, seen));
+            }
+        }
+    }
+    let options = |strategy| {
+        let mut o = RecommendOptions::new(10);
+        o.exclude_seen = true;
+        o.strategy = strategy;
+        o
+    };
+    // The index is asked for explicitly: on a small catalogue the planner would score exactly.
+    let (index_options, exact_options) = (options(Strategy::Index), options(Strategy::Exact));
+    let planner =
+        db.explain_recommend(&users.first().ok_or("no user with edges")?.0, &options(Strategy::Auto));
+    let planner = planner.map_err(e)?.method.to_string();
+    let (mut index_ms, mut exact_ms) = (Vec::new(), Vec::new());
+    let (mut hits, mut wanted, mut seen_returned, mut fallbacks) = (0usize, 0usize, 0usize, 0usize);
+    for (user, seen) in &users {
+        let t = Instant::now();
+        let fast = db.recommend_with(user, &index_options).map_err(e)?;
+        index_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let exact = db.recommend_with(user, &exact_options).map_err(e)?;
+        exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if !matches!(fast.plan.method, Method::Index { .. }) {
+            fallbacks += 1;
+        }
+        let truth: std::collections::HashSet<&str> = exact.items.iter().map(|r| r.item.as_str()).collect();
+        hits += fast.items.iter().filter(|r| truth.contains(r.item.as_str())).count();
+        wanted += truth.len();
+        seen_returned += fast.items.iter().chain(&exact.items).filter(|r| seen.contains(&r.item)).count();
+    }
+    let qps = |threads: usize, options: &RecommendOptions| -> Result<f64> {
+        let started = Instant::now();
+        let chunk = users.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = users
+                .chunks(chunk)
+                .map(|part| {
+                    let db = &db;
+                    scope.spawn(move || -> Result<()> {
+                        for (user, _) in part {
+                            db.recommend_with(user, options).map_err(|e| e.to_string())?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().map_err(|_| "a query thread panicked".to_owned())?)
+        })?;
+        Ok(users.len() as f64 / started.elapsed().as_secs_f64())
+    };
+    let (index_qps_1, index_qps_2) = (qps(1, &index_options)?, qps(2, &index_options)?);
+    let exact_qps_1 = qps(1, &exact_options)?;
+    index_ms.sort_by(f64::total_cmp);
+    exact_ms.sort_by(f64::total_cmp);
+    let peak = peak_rss_mb();
+    drop(db);
+
+    // Reopen: the first query loads the saved index; then without it: rebuilt at open.
+    let reopen = |what: &str| -> Result<f64> {
+        let db = Database::open(path, Options::default()).map_err(e)?;
+        let info = db.index_info().map_err(e)?;
+        match info.origin {
+            IndexOrigin::Loaded { seconds } if what == "load" => Ok(seconds),
+            IndexOrigin::Rebuilt { seconds, .. } if what == "rebuild" => Ok(seconds),
+            other => Err(format!("expected the index to {what}, found: {other}")),
+        }
+    };
+    let load_seconds = reopen("load")?;
+    std::fs::remove_dir_all(path.join("index")).map_err(|e| e.to_string())?;
+    let rebuild_seconds = reopen("rebuild")?;
+
+    Ok(serde_json::json!({
+        "data": data,
+        "items": built.items,
+        "queries": users.len(),
+        "recall10": hits as f64 / wanted.max(1) as f64,
+        "seen_returned": seen_returned,
+        "index_fallbacks": fallbacks,
+        "planner_choice": planner,
+        "index_p50_ms": percentile(&index_ms, 0.5),
+        "index_p99_ms": percentile(&index_ms, 0.99),
+        "index_max_ms": percentile(&index_ms, 1.0),
+        "exact_p50_ms": percentile(&exact_ms, 0.5),
+        "exact_p99_ms": percentile(&exact_ms, 0.99),
+        "exact_max_ms": percentile(&exact_ms, 1.0),
+        "index_qps_1": index_qps_1,
+        "index_qps_2": index_qps_2,
+        "exact_qps_1": exact_qps_1,
+        "build_seconds": build_seconds,
+        "save_seconds": save_seconds,
+        "load_seconds": load_seconds,
+        "rebuild_seconds": rebuild_seconds,
+        "index_memory_mb": built.memory_bytes as f64 / 1e6,
+        "index_disk_mb": built.disk_bytes as f64 / 1e6,
+        "peak_rss_mb": peak,
+    }))
 }

@@ -113,7 +113,8 @@ fn errors_name_the_offender() {
     assert_eq!(msg("SHOW USER bob"), "unknown user 'bob'");
     assert_eq!(msg("SHOW ITEM sku-9"), "unknown item 'sku-9'");
     assert_eq!(msg("ADD alice view sku-1"), "unknown edge type 'view'");
-    assert_eq!(msg("SIMILAR sku-1 TOP 3"), "SIMILAR is not available yet in this version of gnnrec");
+    assert_eq!(msg("SIMILAR sku-1 TOP 3"), "no model yet: run TRAIN first");
+    assert_eq!(msg("SYNC"), "SYNC is not available yet in this version of gnnrec");
     assert!(msg("ADD alice click").contains("line 1, column"));
 }
 

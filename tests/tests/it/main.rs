@@ -5,3 +5,4 @@ mod crash;
 mod deps;
 mod gnn;
 mod model;
+mod serve;
