@@ -1,6 +1,7 @@
 //! [`Database`]: the library's entry point, with a typed method for every data statement.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use gnnrec_storage::{LoadPhase, NodeKind, Store};
@@ -9,15 +10,33 @@ pub use gnnrec_storage::Durability;
 
 use crate::csv_load;
 use crate::error::{Error, Result};
+use crate::worker::{Worker, WorkerMode, WorkerSettings, WorkerStatus};
 
 /// The longest external id, in bytes, of a user, an item or an edge type.
 pub const MAX_ID_BYTES: usize = 4096;
 
 /// How a database is opened.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// When writes are acknowledged; `SET durability = full | wal` changes it later.
     pub durability: Durability,
+    /// Whether the background worker keeps the model fresh (on by default); `SET worker`
+    /// changes it later.
+    pub worker: WorkerMode,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { durability: Durability::default(), worker: WorkerMode::On }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // The worker holds a handle on the store: it stops before the store closes. Its
+        // last error, if any, is what `close` would have reported.
+        let _ = self.stop_worker();
+    }
 }
 
 /// One interaction to add: `ADD user type item [WEIGHT w] [AT ts]`.
@@ -141,12 +160,24 @@ pub struct NodeInfo {
 /// fails has changed nothing.
 #[derive(Debug)]
 pub struct Database {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
     /// The newest trained model with its index, loaded on first use and swapped whole by
     /// TRAIN: a query reads one version from start to end.
-    pub(crate) model: arc_swap::ArcSwapOption<crate::serving::Snapshot>,
+    pub(crate) model: Arc<arc_swap::ArcSwapOption<crate::serving::Snapshot>>,
     /// Held while a snapshot is loaded, so that two first queries do not both load it.
-    pub(crate) loading: std::sync::Mutex<()>,
+    pub(crate) loading: Arc<Mutex<()>>,
+    /// Held by whoever writes a model version (TRAIN, a worker round): one at a time.
+    pub(crate) training: Arc<Mutex<()>>,
+    /// The background worker. `None` on the worker's own handle, which never starts one.
+    worker: Option<WorkerCell>,
+}
+
+/// The worker as the user's handle holds it: settings for the session, and the thread once
+/// a model exists.
+#[derive(Debug)]
+struct WorkerCell {
+    settings: Mutex<WorkerSettings>,
+    running: Mutex<Option<Worker>>,
 }
 
 impl Database {
@@ -154,14 +185,99 @@ impl Database {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
         let store = Store::open(path)?;
         store.set_durability(options.durability);
-        Ok(Database { store, model: arc_swap::ArcSwapOption::empty(), loading: std::sync::Mutex::new(()) })
+        let db = Database {
+            store: Arc::new(store),
+            model: Arc::new(arc_swap::ArcSwapOption::empty()),
+            loading: Arc::new(Mutex::new(())),
+            training: Arc::new(Mutex::new(())),
+            worker: Some(WorkerCell {
+                settings: Mutex::new(WorkerSettings { mode: options.worker, ..WorkerSettings::default() }),
+                running: Mutex::new(None),
+            }),
+        };
+        db.start_worker()?;
+        Ok(db)
     }
 
-    /// Closes the database. Dropping it does the same; `close` is there for symmetry with
-    /// the later background work whose errors it will report.
-    pub fn close(self) -> Result<()> {
-        drop(self);
+    /// A second handle on the same store and model for the worker thread: it shares
+    /// everything but the worker.
+    pub(crate) fn handle(&self) -> Database {
+        Database {
+            store: self.store.clone(),
+            model: self.model.clone(),
+            loading: self.loading.clone(),
+            training: self.training.clone(),
+            worker: None,
+        }
+    }
+
+    /// Starts the worker once a model exists (it has nothing to keep fresh before).
+    pub(crate) fn start_worker(&self) -> Result<()> {
+        let Some(cell) = &self.worker else { return Ok(()) };
+        let mut running = cell.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.is_none() && self.store.latest_model_version()?.is_some() {
+            let settings = *cell.settings.lock().unwrap_or_else(|e| e.into_inner());
+            *running = Some(Worker::start(self.handle(), settings)?);
+        }
         Ok(())
+    }
+
+    fn with_worker<T>(&self, f: impl FnOnce(Option<&Worker>) -> T) -> T {
+        match &self.worker {
+            Some(cell) => f(cell.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref()),
+            None => f(None),
+        }
+    }
+
+    /// Tells the worker that something was written.
+    fn wake_worker(&self) {
+        self.with_worker(|w| w.map(Worker::wake));
+    }
+
+    /// The worker's settings for this session.
+    pub fn worker_settings(&self) -> WorkerSettings {
+        match &self.worker {
+            Some(cell) => *cell.settings.lock().unwrap_or_else(|e| e.into_inner()),
+            None => WorkerSettings { mode: WorkerMode::Off, ..WorkerSettings::default() },
+        }
+    }
+
+    /// Changes the worker's settings (`SET worker = on | off | manual`, `SET worker.batch`,
+    /// `SET worker.interval`); they last for this session.
+    pub fn set_worker(&self, settings: WorkerSettings) -> Result<()> {
+        if settings.batch == 0 || settings.interval.is_zero() {
+            return Err(Error::Invalid("worker.batch and worker.interval must be above 0".into()));
+        }
+        let Some(cell) = &self.worker else { return Ok(()) };
+        *cell.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings;
+        self.with_worker(|w| w.map(|w| w.set(settings)));
+        Ok(())
+    }
+
+    /// What the worker is doing (`SHOW WORKER`); `None` before the first TRAIN.
+    pub fn worker_status(&self) -> Result<Option<WorkerStatus>> {
+        self.with_worker(|w| w.map(|w| w.status(self)).transpose())
+    }
+
+    /// Waits until everything written before the call is trained through (`SYNC`); in
+    /// manual mode the work runs in this thread.
+    pub fn sync(&self) -> Result<()> {
+        self.with_worker(|w| match w {
+            Some(w) => w.sync(self),
+            None => Err(Error::Invalid("no model yet: run TRAIN first".into())),
+        })
+    }
+
+    /// Closes the database: stops the worker and reports the last error it met. Dropping
+    /// the database stops the worker too, without the report.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_worker()
+    }
+
+    fn stop_worker(&mut self) -> Result<()> {
+        let Some(cell) = &self.worker else { return Ok(()) };
+        let worker = cell.running.lock().unwrap_or_else(|e| e.into_inner()).take();
+        worker.map_or(Ok(()), |w| w.stop())
     }
 
     pub fn path(&self) -> &Path {
@@ -184,6 +300,7 @@ impl Database {
         let at = interaction.at.unwrap_or_else(now);
         let outcome =
             self.store.add_edge(&interaction.user, &interaction.edge_type, &interaction.item, weight, at)?;
+        self.wake_worker();
         Ok(Added { seq: outcome.seq, new_user: outcome.new_user, new_item: outcome.new_item })
     }
 
@@ -208,6 +325,7 @@ impl Database {
             };
             progress(LoadProgress { phase, done, total });
         })?;
+        self.wake_worker();
         Ok(LoadSummary {
             edges: report.edges,
             new_users: report.new_users,
@@ -219,12 +337,15 @@ impl Database {
     /// Removes one edge.
     pub fn delete_edge(&self, user: &str, edge_type: &str, item: &str) -> Result<()> {
         self.store.delete_edge(user, edge_type, item)?;
+        self.wake_worker();
         Ok(())
     }
 
     /// Removes a user and every edge of theirs; returns how many edges went with them.
     pub fn delete_user(&self, user: &str) -> Result<u64> {
-        Ok(self.store.delete_node(NodeKind::User, user)?)
+        let removed = self.store.delete_node(NodeKind::User, user)?;
+        self.wake_worker();
+        Ok(removed)
     }
 
     /// Removes an item and every edge to it; returns how many edges went with it.
@@ -236,6 +357,7 @@ impl Database {
         if let Some(snapshot) = self.model.load_full() {
             snapshot.bury(id);
         }
+        self.wake_worker();
         Ok(removed)
     }
 

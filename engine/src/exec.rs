@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::output::{Output, Value};
 use crate::serving::{Method, RecommendOptions, Recommendations};
 use crate::training::{EpochReport, TrainConfig};
+use crate::worker::WorkerMode;
 
 impl Database {
     /// Runs every statement in `text`, in order, and returns one output per statement.
@@ -78,7 +79,7 @@ impl Database {
                     Ok(Output::message(format!("durability = {}", durability_name(durability))))
                 }
                 key if key == "worker" || key.starts_with("worker.") => {
-                    Err(Error::NotAvailable("the background worker"))
+                    self.exec_set_worker(key, &setting.value)
                 }
                 _ => Err(Error::Invalid(format!("unknown setting '{}'", setting.key))),
             },
@@ -166,8 +167,62 @@ impl Database {
                     ),
                 ))
             }
-            Statement::Sync => Err(Error::NotAvailable("SYNC")),
+            Statement::Sync => {
+                self.sync()?;
+                let through = self.stats()?.trained_through;
+                Ok(Output::message(format!("trained through seq {through}")))
+            }
         }
+    }
+
+    fn exec_set_worker(&self, key: &str, value: &SettingValue) -> Result<Output> {
+        let mut settings = self.worker_settings();
+        let word = match value {
+            SettingValue::Word(w) | SettingValue::Str(w) => Some(w.to_ascii_lowercase()),
+            _ => None,
+        };
+        match key {
+            "worker" => {
+                settings.mode = match word.as_deref() {
+                    Some("on") => WorkerMode::On,
+                    Some("off") => WorkerMode::Off,
+                    Some("manual") => WorkerMode::Manual,
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "worker is 'on', 'off' or 'manual', not {}",
+                            other_value(value)
+                        )))
+                    }
+                }
+            }
+            "worker.batch" => {
+                settings.batch = match value {
+                    SettingValue::Int(n) if *n > 0 => *n as u64,
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "worker.batch is a number of edges above 0, not {}",
+                            other_value(value)
+                        )))
+                    }
+                }
+            }
+            "worker.interval" => {
+                settings.interval = word.as_deref().and_then(parse_interval).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "worker.interval is a duration such as 5s, 500ms or 2m, not {}",
+                        other_value(value)
+                    ))
+                })?
+            }
+            _ => return Err(Error::Invalid(format!("unknown setting '{key}'"))),
+        }
+        self.set_worker(settings)?;
+        let shown = match key {
+            "worker" => settings.mode.to_string(),
+            "worker.batch" => settings.batch.to_string(),
+            _ => format!("{:?}", settings.interval),
+        };
+        Ok(Output::message(format!("{key} = {shown}")))
     }
 
     fn exec_add(&self, add: &AddEdge) -> Result<Output> {
@@ -255,7 +310,29 @@ impl Database {
                 ];
                 Ok(Output::table(&["property", "value"], rows, ""))
             }
-            ShowTarget::Worker => Err(Error::NotAvailable("SHOW WORKER")),
+            ShowTarget::Worker => {
+                let Some(w) = self.worker_status()? else {
+                    return Ok(Output::message("no worker: it starts with the first TRAIN"));
+                };
+                let rows: Vec<Vec<Value>> = vec![
+                    vec!["mode".into(), w.settings.mode.to_string().into()],
+                    vec!["state".into(), if w.busy { "round" } else { "idle" }.into()],
+                    vec!["model_version".into(), w.model_version.into()],
+                    vec!["last_seq".into(), w.last_seq.into()],
+                    vec!["trained_through".into(), w.trained_through.into()],
+                    vec!["refreshed_through".into(), w.refreshed_through.into()],
+                    vec!["lag_edges".into(), w.lag_edges.into()],
+                    vec!["lag_seconds".into(), w.lag_seconds.into()],
+                    vec!["rounds".into(), w.rounds.into()],
+                    vec!["full_retrains".into(), w.full_retrains.into()],
+                    vec!["last_round_seconds".into(), w.last_round_seconds.into()],
+                    vec!["last_round_loss".into(), w.last_round_loss.into()],
+                    vec!["batch".into(), w.settings.batch.into()],
+                    vec!["interval".into(), format!("{:?}", w.settings.interval).into()],
+                    vec!["last_error".into(), w.last_error.unwrap_or_default().into()],
+                ];
+                Ok(Output::table(&["property", "value"], rows, ""))
+            }
         }
     }
 }
@@ -316,6 +393,20 @@ fn recommendations_table(r: Recommendations, whom: &str) -> Output {
         .collect();
     let summary = format!("{n} items {whom}, {}, model version {}", r.plan.method, r.model_version);
     Output::table(&["rank", "item", score], rows, summary)
+}
+
+/// `5s`, `500ms`, `2m`: a positive duration of at most a day.
+fn parse_interval(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        _ => return None,
+    };
+    (seconds > 0.0 && seconds <= 86_400.0).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
 fn count_edges(n: u64) -> String {

@@ -42,6 +42,7 @@ mod model;
 mod output;
 mod serving;
 mod training;
+mod worker;
 
 pub use database::{
     Added, Database, Durability, EdgeInfo, EdgeType, Interaction, LoadProgress, LoadStage, LoadSummary,
@@ -57,6 +58,7 @@ pub use serving::{
     EXACT_BELOW, MAX_K,
 };
 pub use training::{EpochReport, EvalReport, Score, TrainConfig, TrainReport};
+pub use worker::{WorkerMode, WorkerSettings, WorkerStatus, FULL_RETRAIN_ROUNDS, SYNC_TIMEOUT};
 
 /// The query language, re-exported so that a program needs only this crate.
 pub use gnnrec_query as query;

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use bincode::{Decode, Encode};
 use gnnrec_query::{Setting, SettingValue};
-use gnnrec_storage::{EdgeRecord, NodeId, NodeKind, TrainingCommit, TypeId};
+use gnnrec_storage::{EdgeRecord, Event, NodeId, NodeKind, TrainingCommit, TypeId};
+use rand::SeedableRng;
 
 use crate::database::{now, Database};
 use crate::error::{Error, Result};
@@ -50,10 +51,13 @@ pub struct TrainReport {
     pub epochs: u64,
     pub best_epoch: u64,
     pub loss: f64,
-    /// NDCG@20 on the validation edges at the best epoch.
+    /// NDCG@20 on the validation edges at the best epoch of the last full TRAIN (worker
+    /// rounds have no validation slice).
     pub val_ndcg: f64,
     pub trained_through: u64,
     pub targets: Vec<String>,
+    /// Worker rounds since the last full TRAIN: 0 for a TRAIN, n for the n-th round after it.
+    pub rounds: u64,
 }
 
 /// The answer to SCORE.
@@ -148,6 +152,17 @@ impl Database {
     /// Trains a model on every edge in the database and stores it, with the final
     /// embedding of every node, as a new model version.
     pub fn train(&self, config: &TrainConfig, mut progress: impl FnMut(EpochReport)) -> Result<TrainReport> {
+        let report = {
+            let _one_writer = self.training.lock().unwrap_or_else(|e| e.into_inner());
+            self.train_now(config, &mut progress)?
+        };
+        // From the first model on, the worker keeps it fresh. Starting it can only fail to
+        // spawn a thread; the model is committed either way, and SHOW WORKER shows none.
+        let _ = self.start_worker();
+        Ok(report)
+    }
+
+    fn train_now(&self, config: &TrainConfig, mut progress: impl FnMut(EpochReport)) -> Result<TrainReport> {
         let started = Instant::now();
         let trained_through = self.store.last_seq();
         let types = self.store.types();
@@ -183,7 +198,7 @@ impl Database {
         let all_examples = examples_of(&edges, &targets);
         let example_count = all_examples.len();
         let model = if config.refit > 0 && validation_edges > 0 {
-            Trainer::resume(&full, &outcome.model).run(
+            Trainer::resume(&full, &outcome.model, config.seed).run(
                 all_examples,
                 config.refit,
                 outcome.epochs + 1,
@@ -193,6 +208,99 @@ impl Database {
         } else {
             outcome.model
         };
+        let epochs = outcome.epochs + if validation_edges > 0 { config.refit } else { 0 };
+        self.publish(Trained {
+            model,
+            full: &full,
+            started,
+            edges: edges.len(),
+            examples: example_count,
+            validation_edges,
+            epochs,
+            best_epoch: outcome.best_epoch,
+            loss: outcome.loss,
+            val_ndcg: outcome.val_ndcg,
+            trained_through,
+            rounds: 0,
+        })
+    }
+
+    /// One round of the background worker: fine-tunes the current model for one epoch on
+    /// the target edges added since it was trained, mixed with `replay` times as many older
+    /// ones drawn at random (so that old preferences are not forgotten), and publishes it as
+    /// the next version. `None` when nothing was added since.
+    pub(crate) fn fine_tune(&self, replay: usize) -> Result<Option<TrainReport>> {
+        let _one_writer = self.training.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
+        let snapshot = self.snapshot()?;
+        let since = snapshot.report.trained_through;
+        let trained_through = self.store.last_seq();
+        if trained_through <= since {
+            return Ok(None);
+        }
+        let model = &snapshot.model;
+        let mut added: HashSet<(NodeId, TypeId, NodeId)> = HashSet::new();
+        for entry in self.store.events_since(since) {
+            let (seq, event) = entry?;
+            if seq > trained_through {
+                break;
+            }
+            if let Event::AddEdge { user, edge_type, item, .. } = event {
+                added.insert((user, edge_type, item));
+            }
+        }
+        let edges: Vec<EdgeRecord> = self.store.edges().collect::<std::result::Result<_, _>>()?;
+        let users = self.store.node_id_bound(NodeKind::User) as usize;
+        let items = self.store.node_id_bound(NodeKind::Item) as usize;
+        let hyper = &model.hyper;
+        let full = Graph::from_edges(users, items, &edges, hyper.recency, hyper.weight_power);
+        let (mut examples, older): (Vec<Example>, Vec<Example>) = examples_of(&edges, &model.targets)
+            .into_iter()
+            .partition(|e| added.contains(&(e.user, model.targets[e.target as usize], e.item)));
+        let fresh = examples.len();
+        let seed = hyper.seed ^ snapshot.version.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let replayed = (fresh * replay).min(older.len());
+        examples
+            .extend(rand::seq::index::sample(&mut rng, older.len(), replayed).into_iter().map(|i| older[i]));
+        let mut loss = 0.0;
+        let tuned = if examples.is_empty() {
+            // Only non-target edges arrived: nothing to learn from, but their users and
+            // items are embedded from the new graph and the version records how far it got.
+            model.clone()
+        } else {
+            let epoch = snapshot.report.epochs as usize + 1;
+            Trainer::resume(&full, model, seed).run(
+                examples.clone(),
+                1,
+                epoch,
+                model.targets.clone(),
+                &mut |r| loss = r.loss,
+            )
+        };
+        let report = self.publish(Trained {
+            model: tuned,
+            full: &full,
+            started,
+            edges: edges.len(),
+            examples: examples.len(),
+            validation_edges: 0,
+            epochs: snapshot.report.epochs as usize + 1,
+            best_epoch: snapshot.report.best_epoch as usize,
+            loss,
+            val_ndcg: snapshot.report.val_ndcg,
+            trained_through,
+            rounds: snapshot.report.rounds + 1,
+        })?;
+        Ok(Some(report))
+    }
+
+    /// Stores a trained model as the next version: the final embedding of every node, the
+    /// checkpoint and `trained_through` in one batch, the index saved before that; then
+    /// swaps the snapshot in.
+    pub(crate) fn publish(&self, t: Trained<'_>) -> Result<TrainReport> {
+        let Trained { model, full, .. } = t;
+        let (users, items) = (full.users, full.items);
         let mut embeddings = Vec::with_capacity(users + items);
         for u in 0..users as u32 {
             let range = full.by_user.range(u);
@@ -210,25 +318,26 @@ impl Database {
                 }
             }
         }
+        let types = self.store.types();
         let version = self.store.latest_model_version()?.map_or(1, |v| v + 1);
         let report = TrainReport {
             model_version: version,
             trained_at: now(),
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: t.started.elapsed().as_secs_f64(),
             users: embeddings.iter().filter(|e| e.0 == NodeKind::User).count() as u64,
             items: embeddings.iter().filter(|e| e.0 == NodeKind::Item).count() as u64,
-            edges: edges.len() as u64,
-            examples: example_count as u64,
-            validation_edges: validation_edges as u64,
-            epochs: (outcome.epochs + if validation_edges > 0 { config.refit } else { 0 }) as u64,
-            best_epoch: outcome.best_epoch as u64,
-            loss: outcome.loss,
-            val_ndcg: outcome.val_ndcg,
-            trained_through,
-            targets: targets.iter().map(|&t| types[t as usize].name.clone()).collect(),
+            edges: t.edges as u64,
+            examples: t.examples as u64,
+            validation_edges: t.validation_edges as u64,
+            epochs: t.epochs as u64,
+            best_epoch: t.best_epoch as u64,
+            loss: t.loss,
+            val_ndcg: t.val_ndcg,
+            trained_through: t.trained_through,
+            targets: model.targets.iter().map(|&t| types[t as usize].name.clone()).collect(),
+            rounds: t.rounds,
         };
         let popular = most_popular((0..items as NodeId).map(|i| full.by_item.degree(i) as u32));
-        drop(full);
         let checkpoint = Checkpoint { model, report: report.clone(), popular };
         let bytes = bincode::encode_to_vec(&checkpoint, bincode::config::standard())
             .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
@@ -243,7 +352,7 @@ impl Database {
             model_version: version,
             checkpoint: &bytes,
             embeddings: &embeddings,
-            trained_through,
+            trained_through: t.trained_through,
         })?;
         remove_other_indexes(self.store.path(), version);
         self.model.store(Some(Arc::new(Snapshot::new(checkpoint, version, index, index_origin))));
@@ -421,6 +530,23 @@ impl Database {
             model_version: snapshot.version,
         })
     }
+}
+
+/// A finished training run, for [`Database::publish`].
+pub(crate) struct Trained<'a> {
+    pub model: Model,
+    /// The graph of every edge the model was trained through.
+    pub full: &'a Graph,
+    pub started: Instant,
+    pub edges: usize,
+    pub examples: usize,
+    pub validation_edges: usize,
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub loss: f64,
+    pub val_ndcg: f64,
+    pub trained_through: u64,
+    pub rounds: u64,
 }
 
 /// The positive examples: every edge of a target type.

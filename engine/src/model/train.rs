@@ -471,10 +471,18 @@ impl<'g> Trainer<'g> {
     }
 
     /// Continues from a trained model on another graph (the full one, for a refit).
-    pub(crate) fn resume(graph: &'g Graph, model: &Model) -> Trainer<'g> {
-        let mut trainer = Trainer::new(graph, model.hyper.clone(), model.targets.len(), &[]);
-        trainer.users = Table::new(model.user_emb.clone());
-        trainer.items = Table::new(model.item_emb.clone());
+    /// Nodes that arrived after the model was trained start from a fresh random row. `seed`
+    /// drives the sampling of this run.
+    pub(crate) fn resume(graph: &'g Graph, model: &Model, seed: u64) -> Trainer<'g> {
+        let hyper = super::Hyper { seed, ..model.hyper.clone() };
+        let mut trainer = Trainer::new(graph, hyper, model.targets.len(), &[]);
+        trainer.hyper.seed = model.hyper.seed;
+        let keep = |table: &mut Table, learned: &[f32]| {
+            let n = learned.len().min(table.values.len());
+            table.values[..n].copy_from_slice(&learned[..n]);
+        };
+        keep(&mut trainer.users, &model.user_emb);
+        keep(&mut trainer.items, &model.item_emb);
         trainer.rels = Table::new(model.rel_emb.clone());
         let mut alpha = [0.0f32; MAX_TYPES];
         for (a, w) in alpha.iter_mut().zip(&model.type_weight) {

@@ -63,7 +63,7 @@ const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds
                      gnnrec-bench load FILE [--dir DIR]\n       \
                      gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]\n       \
                      gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]\n       \
-                     gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--dir DIR]";
+                     gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--ef EF] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -515,6 +515,8 @@ fn serve(args: &[String]) -> Result<()> {
     let edges: u64 = flag(args, "--edges", u64::from(items) * 5)?;
     let queries: usize = flag(args, "--queries", 2000)?;
     let epochs: usize = flag(args, "--epochs", 1)?;
+    let ef: usize = flag(args, "--ef", 0)?;
+    let ef = (ef > 0).then_some(ef);
     let dir = work_dir(args)?;
     let machine = machine();
     let mut runs = Vec::new();
@@ -524,7 +526,7 @@ fn serve(args: &[String]) -> Result<()> {
         db.create_type("view", 0.5).map_err(|e| e.to_string())?;
         db.load_csv(Path::new(&movielens).join("train.csv"), |_| {}).map_err(|e| e.to_string())?;
         db.train(&gnnrec_engine::TrainConfig::default(), |_| {}).map_err(|e| e.to_string())?;
-        runs.push(serve_run("movielens", db, &path, queries)?);
+        runs.push(serve_run("movielens", db, &path, queries, ef)?);
     }
     if items > 0 {
         // Nearly uniform popularity, so that almost every item of the catalogue has an edge
@@ -549,7 +551,7 @@ fn serve(args: &[String]) -> Result<()> {
         db.train(&config, |e| eprintln!("epoch {} loss {:.4} {:.1}s", e.epoch, e.loss, e.seconds))
             .map_err(|e| e.to_string())?;
         eprintln!("trained ({epochs} epoch(s)) and indexed in {:.1}s", started.elapsed().as_secs_f64());
-        runs.push(serve_run("synthetic", db, &path, queries)?);
+        runs.push(serve_run("synthetic", db, &path, queries, ef)?);
     }
     println!("serve: RECOMMEND TOP 10 EXCLUDE SEEN, index vs exact scoring, {machine}");
     for r in &runs {
@@ -599,7 +601,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Queries `queries` random users of a trained database both ways, then measures the
 /// index's save, load and rebuild by reopening the database.
-fn serve_run(data: &str, db: Database, path: &Path, queries: usize) -> Result<serde_json::Value> {
+fn serve_run(
+    data: &str,
+    db: Database,
+    path: &Path,
+    queries: usize,
+    ef: Option<usize>,
+) -> Result<serde_json::Value> {
     use gnnrec_engine::{IndexOrigin, Method, RecommendOptions, Strategy};
     use rand::{Rng, SeedableRng};
     let e = |e: gnnrec_engine::Error| e.to_string();
@@ -631,6 +639,7 @@ fn serve_run(data: &str, db: Database, path: &Path, queries: usize) -> Result<se
         let mut o = RecommendOptions::new(10);
         o.exclude_seen = true;
         o.strategy = strategy;
+        o.ef = ef;
         o
     };
     // The index is asked for explicitly: on a small catalogue the planner would score exactly.

@@ -114,7 +114,11 @@ fn errors_name_the_offender() {
     assert_eq!(msg("SHOW ITEM sku-9"), "unknown item 'sku-9'");
     assert_eq!(msg("ADD alice view sku-1"), "unknown edge type 'view'");
     assert_eq!(msg("SIMILAR sku-1 TOP 3"), "no model yet: run TRAIN first");
-    assert_eq!(msg("SYNC"), "SYNC is not available yet in this version of gnnrec");
+    assert_eq!(msg("SYNC"), "no model yet: run TRAIN first");
+    assert_eq!(msg("SET worker = maybe"), "worker is 'on', 'off' or 'manual', not 'maybe'");
+    assert!(msg("SET worker.batch = 0").starts_with("worker.batch is a number of edges above 0"));
+    assert!(msg("SET worker.interval = 5h").starts_with("worker.interval is a duration"));
+    assert!(msg("SET worker.interval = 0s").starts_with("worker.interval is a duration"));
     assert!(msg("ADD alice click").contains("line 1, column"));
 }
 

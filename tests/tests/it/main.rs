@@ -6,3 +6,4 @@ mod deps;
 mod gnn;
 mod model;
 mod serve;
+mod worker;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use gnnrec_engine::{
     Database, Error, IndexOrigin, Interaction, Method, Options, RecommendOptions, Strategy, TrainConfig,
-    MAX_K,
+    WorkerMode, MAX_K,
 };
 use gnnrec_tests::synth::{self, SynthConfig};
 
@@ -20,10 +20,15 @@ fn trained(dir: &Path) -> Database {
     let cfg = SynthConfig::for_edges(30_000, 3);
     let csv = dir.join("events.csv");
     synth::write_csv(&cfg, std::fs::File::create(&csv).unwrap()).unwrap();
-    let db = Database::open(dir.join("db"), Options::default()).unwrap();
+    let db = Database::open(dir.join("db"), quiet()).unwrap();
     db.load_csv(&csv, |_| {}).unwrap();
     db.train(&config(), |_| {}).unwrap();
     db
+}
+
+/// The worker off: these tests look at the index and must not see it refresh items.
+fn quiet() -> Options {
+    Options { worker: WorkerMode::Off, ..Options::default() }
 }
 
 fn config() -> TrainConfig {
@@ -70,7 +75,7 @@ fn index_order_equals_exact_order_with_a_large_ef() {
 #[test]
 fn a_user_who_has_seen_all_but_three_items_gets_those_three() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
+    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
     // Three users share 40 items so that every item has a vector; "heavy" sees 37 of them.
     for u in 0..3 {
         for i in 0..40 {
@@ -120,7 +125,7 @@ fn restart_gives_identical_results_and_a_damaged_index_is_rebuilt() {
     assert!(matches!(db.index_info().unwrap().origin, IndexOrigin::Built { .. }));
     drop(db);
 
-    let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
+    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
     assert_eq!(answers(&db), before);
     assert!(matches!(db.index_info().unwrap().origin, IndexOrigin::Loaded { .. }));
     drop(db);
@@ -132,7 +137,7 @@ fn restart_gives_identical_results_and_a_damaged_index_is_rebuilt() {
         bytes[middle] ^= 0x5a;
         std::fs::write(&entry, bytes).unwrap();
     }
-    let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
+    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
     let info = db.index_info().unwrap();
     assert!(matches!(info.origin, IndexOrigin::Rebuilt { saved: true, .. }), "{:?}", info.origin);
     let exact: Vec<Vec<String>> =
@@ -235,7 +240,7 @@ fn similar_and_explain_through_the_language() {
 #[test]
 fn bad_input_is_an_error_that_says_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
+    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
     db.add(&Interaction::new("alice", "like", "sku-1")).unwrap();
     let untrained = db.recommend("alice", 5, true, None).unwrap_err().to_string();
     assert!(untrained.contains("run TRAIN"), "{untrained}");
@@ -354,7 +359,7 @@ fn the_planner_takes_the_index_for_a_large_catalogue() {
     };
     let csv = dir.path().join("events.csv");
     synth::write_csv(&cfg, std::fs::File::create(&csv).unwrap()).unwrap();
-    let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
+    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
     db.load_csv(&csv, |_| {}).unwrap();
     db.train(&TrainConfig { dim: 8, epochs: 1, refit: 0, ..config() }, |_| {}).unwrap();
     let items = db.index_info().unwrap().items;
