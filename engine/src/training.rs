@@ -58,6 +58,8 @@ pub struct TrainReport {
     pub targets: Vec<String>,
     /// Worker rounds since the last full TRAIN: 0 for a TRAIN, n for the n-th round after it.
     pub rounds: u64,
+    /// `trained_through` of the last full TRAIN.
+    pub base_trained_through: u64,
 }
 
 /// The answer to SCORE.
@@ -222,6 +224,7 @@ impl Database {
             val_ndcg: outcome.val_ndcg,
             trained_through,
             rounds: 0,
+            base_trained_through: trained_through,
         })
     }
 
@@ -291,6 +294,7 @@ impl Database {
             val_ndcg: snapshot.report.val_ndcg,
             trained_through,
             rounds: snapshot.report.rounds + 1,
+            base_trained_through: snapshot.report.base_trained_through,
         })?;
         Ok(Some(report))
     }
@@ -336,6 +340,7 @@ impl Database {
             trained_through: t.trained_through,
             targets: model.targets.iter().map(|&t| types[t as usize].name.clone()).collect(),
             rounds: t.rounds,
+            base_trained_through: t.base_trained_through,
         };
         let popular = most_popular((0..items as NodeId).map(|i| full.by_item.degree(i) as u32));
         let checkpoint = Checkpoint { model, report: report.clone(), popular };
@@ -547,6 +552,7 @@ pub(crate) struct Trained<'a> {
     pub val_ndcg: f64,
     pub trained_through: u64,
     pub rounds: u64,
+    pub base_trained_through: u64,
 }
 
 /// The positive examples: every edge of a target type.

@@ -12,8 +12,10 @@
 //!    the new target edges plus a replay sample of older ones, published as the next
 //!    model version like TRAIN publishes (index saved, then model, embeddings and
 //!    `trained_through` in one batch). After [`FULL_RETRAIN_ROUNDS`] rounds, or once the
-//!    graph has grown by half since the last full TRAIN, the round is a full TRAIN with the
-//!    model's settings instead: fine-tuning drifts.
+//!    event log has doubled since the last full TRAIN, the round is a full TRAIN with the
+//!    model's settings instead: fine-tuning only ever sees new edges and a sample of old
+//!    ones, new users and items start from random rows, and the validation-based early
+//!    stopping of TRAIN does not run, so its error grows with what it has not seen whole.
 //!
 //! Modes: `on` (the default once a model exists), `off` (nothing happens until TRAIN or
 //! `SET worker = on`), `manual` (nothing happens on its own; SYNC runs the work in the
@@ -347,7 +349,7 @@ impl Runner {
     /// Fine-tunes, or retrains from scratch when fine-tuning has drifted far enough.
     fn round(&self, settings: WorkerSettings) -> Result<Option<crate::TrainReport>> {
         let snapshot = self.db.snapshot()?;
-        let grown = self.db.store.last_seq() > snapshot.report.trained_through.saturating_mul(3) / 2;
+        let grown = self.db.store.last_seq() > snapshot.report.base_trained_through.saturating_mul(2);
         if snapshot.report.rounds + 1 >= FULL_RETRAIN_ROUNDS || grown {
             let config = snapshot.model.hyper.clone();
             drop(snapshot);

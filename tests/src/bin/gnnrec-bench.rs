@@ -22,6 +22,12 @@
 //!   epochs (default 1): latency p50/p99/max, QPS with 1 and 2 threads, recall@10 of the
 //!   index against exact, seen items returned (must be 0), index build/save/load/rebuild
 //!   times and memory.
+//! `gnnrec-bench freshness MOVIELENS_DIR [--batch N]`
+//!   replays MovieLens in time order: TRAIN on the first 60% of edges, stream the rest in 4
+//!   blocks through ADD, EVAL each block (Recall/NDCG@20, likes) before it arrives under
+//!   three policies: no update, the worker (SYNC after each block), a full TRAIN at each
+//!   boundary; plus ADD-to-RECOMMEND latency, ingest with the worker on and off, and the
+//!   worker's busy seconds against the retrains'.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -41,6 +47,7 @@ fn main() -> ExitCode {
         Some("train-scale") => train_scale(&args[1..]),
         Some("train-scale-run") => child_train(&args[1..]),
         Some("serve") => serve(&args[1..]),
+        Some("freshness") => freshness(&args[1..]),
         // The two sides of `ingest`, run as child processes.
         Some("ingest-store") => child_store(&args[1..]),
         Some("ingest-raw") => child_raw(&args[1..]),
@@ -63,7 +70,8 @@ const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds
                      gnnrec-bench load FILE [--dir DIR]\n       \
                      gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]\n       \
                      gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]\n       \
-                     gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--ef EF] [--dir DIR]";
+                     gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--ef EF] [--dir DIR]\n       \
+                     gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -732,4 +740,178 @@ fn serve_run(
         "index_disk_mb": built.disk_bytes as f64 / 1e6,
         "peak_rss_mb": peak,
     }))
+}
+
+/// MovieLens replayed in time order: train on the first 60% of edges, stream the rest in 4
+/// blocks through ADD, and EVAL each block before it arrives under three policies side by
+/// side: (a) no update after the first TRAIN, (b) the worker, (c) a full TRAIN at each
+/// block boundary.
+/// One MovieLens rating: user, item, type, weight, timestamp.
+type Rating = (String, String, String, f32, i64);
+
+fn freshness(args: &[String]) -> Result<()> {
+    use gnnrec_engine::{Interaction, WorkerMode};
+    let data = PathBuf::from(args.first().ok_or("usage: gnnrec-bench freshness MOVIELENS_DIR")?);
+    let batch: u64 = flag(args, "--batch", gnnrec_engine::WorkerSettings::default().batch)?;
+    let text = std::fs::read_to_string(data.join("edges.csv")).map_err(|e| format!("edges.csv: {e}"))?;
+    let mut rows: Vec<Rating> = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = || format!("edges.csv:{}: expected user,item,type,weight,timestamp", n + 1);
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        let weight = f[3].parse().map_err(|_| bad())?;
+        let ts = f[4].parse().map_err(|_| bad())?;
+        rows.push((f[0].to_owned(), f[1].to_owned(), f[2].to_owned(), weight, ts));
+    }
+    rows.sort_by_key(|r| r.4);
+    let cut = rows.len() * 6 / 10;
+    let block_len = (rows.len() - cut).div_ceil(4);
+    let dir = work_dir(args)?;
+    let write = |name: &str, part: &[Rating]| -> Result<PathBuf> {
+        let path = dir.path().join(name);
+        let mut out = String::from("user,item,type,weight,timestamp\n");
+        for (u, i, t, w, ts) in part {
+            out.push_str(&format!("{u},{i},{t},{w},{ts}\n"));
+        }
+        std::fs::write(&path, out).map_err(|e| e.to_string())?;
+        Ok(path)
+    };
+    let initial = write("initial.csv", &rows[..cut])?;
+    let blocks: Vec<&[Rating]> = rows[cut..].chunks(block_len).collect();
+    let block_files: Vec<PathBuf> =
+        blocks.iter().enumerate().map(|(k, b)| write(&format!("block{k}.csv"), b)).collect::<Result<_>>()?;
+
+    let e = |e: gnnrec_engine::Error| e.to_string();
+    let config = gnnrec_engine::TrainConfig::default();
+    let mut results = Vec::new();
+    let mut latencies_ms: Vec<f64> = Vec::new();
+    for policy in ["none", "worker", "retrain"] {
+        let mode = if policy == "worker" { WorkerMode::On } else { WorkerMode::Off };
+        let db = Database::open(dir.path().join(policy), Options { worker: mode, ..Options::default() })
+            .map_err(e)?;
+        db.create_type("view", 0.5).map_err(e)?;
+        db.load_csv(&initial, |_| {}).map_err(e)?;
+        db.train(&config, |_| {}).map_err(e)?;
+        if policy == "worker" {
+            let mut settings = db.worker_settings();
+            settings.batch = batch;
+            db.set_worker(settings).map_err(e)?;
+        }
+        let (mut recall, mut ndcg, mut add_seconds, mut update_seconds) =
+            (Vec::new(), Vec::new(), 0.0f64, 0.0f64);
+        for (k, block) in blocks.iter().enumerate() {
+            let m = db.evaluate(&block_files[k], 20, Some("like")).map_err(e)?;
+            recall.push(m.metrics.recall);
+            ndcg.push(m.metrics.ndcg);
+            let started = Instant::now();
+            for (n, (u, i, t, w, ts)) in block.iter().enumerate() {
+                db.add(&Interaction::new(u.as_str(), t.as_str(), i.as_str()).weight(*w).at(*ts))
+                    .map_err(e)?;
+                if policy == "worker" && n % 50 == 0 {
+                    // The ADD is acknowledged: how long until this user's RECOMMEND shows it?
+                    let acked = Instant::now();
+                    let r = db.recommend(u, 10, true, None).map_err(e)?;
+                    if r.items.iter().any(|x| &x.item == i) {
+                        return Err(format!("RECOMMEND {u} still shows {i} after its ADD"));
+                    }
+                    latencies_ms.push(acked.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            add_seconds += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            match policy {
+                "worker" => db.sync().map_err(e)?,
+                "retrain" => {
+                    db.train(&config, |_| {}).map_err(e)?;
+                }
+                _ => {}
+            }
+            update_seconds += started.elapsed().as_secs_f64();
+        }
+        let status = db.worker_status().map_err(e)?;
+        let busy = status.as_ref().map_or(0.0, |s| s.busy_seconds);
+        let rounds = status.as_ref().map_or(0, |s| s.rounds);
+        let full = status.as_ref().map_or(0, |s| s.full_retrains);
+        db.close().map_err(e)?;
+        let streamed = (rows.len() - cut) as f64;
+        results.push(serde_json::json!({
+            "policy": policy,
+            "recall20": recall,
+            "ndcg20": ndcg,
+            "mean_recall20": recall.iter().sum::<f64>() / recall.len() as f64,
+            "mean_ndcg20": ndcg.iter().sum::<f64>() / ndcg.len() as f64,
+            "ingest_edges_per_s": streamed / add_seconds,
+            "update_seconds": if policy == "worker" { busy } else { update_seconds },
+            "sync_wait_seconds": if policy == "worker" { update_seconds } else { 0.0 },
+            "rounds": rounds,
+            "full_retrains": full,
+        }));
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let f = |r: &serde_json::Value, key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+    let machine = machine();
+    println!(
+        "freshness on MovieLens: first {cut} edges by time trained, then {} edges in {} blocks; {machine}",
+        rows.len() - cut,
+        blocks.len()
+    );
+    println!(
+        "{:<10} {:>40} {:>40} {:>10} {:>10}",
+        "policy", "Recall@20 per block", "NDCG@20 per block", "mean R@20", "mean N@20"
+    );
+    for r in &results {
+        let list = |key: &str| {
+            r[key].as_array().map_or(String::new(), |v| {
+                v.iter()
+                    .map(|x| format!("{:.4}", x.as_f64().unwrap_or(f64::NAN)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        println!(
+            "{:<10} {:>40} {:>40} {:>10.4} {:>10.4}",
+            r["policy"].as_str().unwrap_or(""),
+            list("recall20"),
+            list("ndcg20"),
+            f(r, "mean_recall20"),
+            f(r, "mean_ndcg20")
+        );
+    }
+    let (none, worker, retrain) = (&results[0], &results[1], &results[2]);
+    let recall_ratio = f(worker, "mean_recall20") / f(retrain, "mean_recall20");
+    let compute_ratio = f(worker, "update_seconds") / f(retrain, "update_seconds");
+    let ingest_ratio = f(worker, "ingest_edges_per_s") / f(none, "ingest_edges_per_s");
+    println!(
+        "worker / retrain: Recall@20 x{recall_ratio:.3}, compute x{compute_ratio:.3} ({:.1}s in {} rounds, {} full, against {:.1}s of retraining); worker beats no-update: {}",
+        f(worker, "update_seconds"),
+        worker["rounds"],
+        worker["full_retrains"],
+        f(retrain, "update_seconds"),
+        f(worker, "mean_recall20") > f(none, "mean_recall20")
+    );
+    println!(
+        "ADD to RECOMMEND: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} samples); ingest with the worker {:.0} edges/s, without {:.0} (x{ingest_ratio:.3})",
+        percentile(&latencies_ms, 0.5),
+        percentile(&latencies_ms, 0.99),
+        percentile(&latencies_ms, 1.0),
+        latencies_ms.len(),
+        f(worker, "ingest_edges_per_s"),
+        f(none, "ingest_edges_per_s")
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "freshness",
+            "policies": results,
+            "recall_ratio_worker_retrain": recall_ratio,
+            "compute_ratio_worker_retrain": compute_ratio,
+            "ingest_ratio_on_off": ingest_ratio,
+            "add_to_recommend_p50_ms": percentile(&latencies_ms, 0.5),
+            "add_to_recommend_p99_ms": percentile(&latencies_ms, 0.99),
+            "machine": machine,
+        })
+    );
+    Ok(())
 }

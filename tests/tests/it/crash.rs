@@ -116,3 +116,75 @@ fn interrupted_load_is_all_or_nothing() {
         );
     }
 }
+
+/// The worker runs rounds (each one a model version: index saved, then model, embeddings
+/// and `trained_through` in one batch) while the child adds likes; SIGKILL lands anywhere.
+/// Reopened: every acknowledged edge is there, the model and `trained_through` come from one
+/// round, the index of that version loads or is rebuilt, and SYNC trains through the rest.
+#[test]
+fn killed_during_worker_rounds_reopens_consistent() {
+    use gnnrec_engine::{TrainConfig, WorkerMode};
+    let quiet = || Options { worker: WorkerMode::Manual, ..Options::default() };
+    let mut rounds_seen = 0;
+    for seed in 0..4u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        {
+            let setup = Database::open(&db, quiet()).unwrap();
+            for i in 0..400u64 {
+                let (user, item) = (format!("u{}", i % 97), format!("i{}", i % 50));
+                setup.add(&Interaction::new(user, "like", item).at(i as i64)).unwrap();
+            }
+            setup.train(&TrainConfig { dim: 8, epochs: 1, ..TrainConfig::default() }, |_| {}).unwrap();
+        }
+        let mut child = spawn_child("rounds", &db, None);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut acked = None;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "ready" {
+                    let _ = tx.send(());
+                }
+                if let Some(n) = line.strip_prefix("ack ") {
+                    acked = n.parse::<u64>().ok();
+                }
+            }
+            acked
+        });
+        rx.recv_timeout(Duration::from_secs(60)).expect("child started");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(100..1500)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+
+        drop(check_invariants(&db));
+        let reopened = Database::open(&db, quiet()).unwrap();
+        let stats = reopened.stats().unwrap();
+        if let Some(last) = acked {
+            assert!(stats.events > 400 + last, "seed {seed}: acknowledged likes lost");
+            // Every acknowledged like is folded into its edge: count the adds per pair.
+            let mut expected: std::collections::HashMap<(u64, u64), u32> = Default::default();
+            for i in (0..400).chain(0..=last) {
+                *expected.entry((i % 97, i % 50)).or_default() += 1;
+            }
+            for ((u, i), want) in expected {
+                let edges = reopened.user(&format!("u{u}")).unwrap().edges;
+                let got = edges.iter().find(|e| e.other == format!("i{i}") && e.edge_type == "like");
+                assert!(got.is_some_and(|e| e.count >= want), "seed {seed}: u{u} like i{i} lost adds");
+            }
+        }
+        let report = reopened.model_report().unwrap().unwrap();
+        rounds_seen += report.rounds;
+        assert_eq!(report.trained_through, stats.trained_through, "seed {seed}: model and meta disagree");
+        assert!(report.trained_through <= stats.events);
+        assert!(reopened.index_info().is_ok(), "seed {seed}: the index neither loads nor rebuilds");
+        assert_eq!(reopened.recommend("u1", 5, true, None).unwrap().items.len(), 5);
+        reopened.sync().unwrap();
+        let stats = reopened.stats().unwrap();
+        assert_eq!(stats.trained_through, stats.events, "seed {seed}: SYNC did not catch up");
+    }
+    assert!(rounds_seen > 0, "no kill landed after a round: the test did not test rounds");
+}
