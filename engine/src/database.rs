@@ -170,6 +170,8 @@ pub struct Database {
     pub(crate) training: Arc<Mutex<()>>,
     /// The background worker. `None` on the worker's own handle, which never starts one.
     worker: Option<WorkerCell>,
+    /// Every published model version, for subscribers (`AsyncDatabase::versions`).
+    pub(crate) versions: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The worker as the user's handle holds it: settings for the session, and the thread once
@@ -185,7 +187,9 @@ impl Database {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
         let store = Store::open(path)?;
         store.set_durability(options.durability);
+        let latest = store.latest_model_version()?.unwrap_or(0);
         let db = Database {
+            versions: Arc::new(tokio::sync::watch::Sender::new(latest)),
             store: Arc::new(store),
             model: Arc::new(arc_swap::ArcSwapOption::empty()),
             loading: Arc::new(Mutex::new(())),
@@ -208,6 +212,7 @@ impl Database {
             loading: self.loading.clone(),
             training: self.training.clone(),
             worker: None,
+            versions: self.versions.clone(),
         }
     }
 

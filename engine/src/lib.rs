@@ -39,6 +39,7 @@ mod exec;
 mod graph;
 mod metrics;
 mod model;
+mod nonblocking;
 mod output;
 mod serving;
 mod training;
@@ -52,6 +53,7 @@ pub use error::{Error, Result};
 pub use exec::Progress;
 pub use metrics::Metrics;
 pub use model::{Loss, Sampler};
+pub use nonblocking::AsyncDatabase;
 pub use output::{Output, Value};
 pub use serving::{
     IndexInfo, IndexOrigin, Method, Plan, RecommendOptions, Recommendation, Recommendations, Strategy,

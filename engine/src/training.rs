@@ -361,6 +361,7 @@ impl Database {
         })?;
         remove_other_indexes(self.store.path(), version);
         self.model.store(Some(Arc::new(Snapshot::new(checkpoint, version, index, index_origin))));
+        self.versions.send_replace(version);
         Ok(report)
     }
 

@@ -8,11 +8,15 @@ Statements end with ';' and may span lines; '--' starts a comment. For example:
   LOAD 'events.csv';                     -- header: user,item,type[,weight][,timestamp]
   DELETE alice click sku-1;  DELETE USER alice;  DELETE ITEM sku-1;
   CREATE TYPE view WEIGHT 0.1;
-  SHOW STATS;  SHOW TYPES;  SHOW MODEL;  SHOW USER alice;  SHOW ITEM sku-1;
+  SHOW STATS;  SHOW TYPES;  SHOW MODEL;  SHOW WORKER;  SHOW USER alice;  SHOW ITEM sku-1;
   SET durability = full;                 -- or wal
+  SET worker = on;                       -- or off, manual; worker.batch = 1000, worker.interval = 5s
+  SYNC;                                  -- wait until the model is trained through every edge
   TRAIN [EPOCHS 20] [WITH dim = 64, loss = hinge, ...];
   SCORE alice sku-1 [FOR like];
   RECOMMEND alice TOP 10 EXCLUDE SEEN [FOR like];
+  SIMILAR sku-1 TOP 10;
+  EXPLAIN RECOMMEND alice TOP 10 EXCLUDE SEEN;
   EVAL 'held-out.csv' TOP 20 [FOR like];
 Meta-commands:
   .help          show this help
