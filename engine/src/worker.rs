@@ -4,9 +4,10 @@
 //! it: a wake-up that does not fit in the channel is dropped, because the worker reads what
 //! happened from the event log, not from the messages. Each time it wakes it
 //!
-//! 1. refreshes the vectors of the items that new events touched, inductively from their
-//!    current users (milliseconds; users need nothing, their vectors are always computed
-//!    from their current edges), so that a new item can be recommended at once;
+//! 1. gives the items that new events brought, and the model has no vector for, a vector
+//!    inductively from their current users (milliseconds; users need nothing, their vectors
+//!    are always computed from their current edges), so that a new item can be recommended
+//!    at once; items the model knows move at the next round;
 //! 2. once `batch` edges have arrived since the model's `trained_through`, or `interval`
 //!    has passed with at least one, runs a round ([`Database::fine_tune`]): one epoch on
 //!    the new target edges plus a replay sample of older ones, published as the next
@@ -32,6 +33,9 @@ use crate::{Database, Error, Result};
 
 /// Rounds after which the worker trains from scratch instead of fine-tuning.
 pub const FULL_RETRAIN_ROUNDS: u64 = 20;
+
+/// How long the worker lets a burst of writes gather before it looks at them.
+const COALESCE: Duration = Duration::from_millis(20);
 
 /// How long SYNC waits for the worker before it gives up.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(600);
@@ -250,13 +254,17 @@ struct Runner {
 
 impl Runner {
     fn run(self, receiver: Receiver<Msg>) {
+        let mut later = std::collections::VecDeque::new();
         loop {
             let settings = lock(&self.state).settings;
             let tick = settings.interval.clamp(Duration::from_millis(10), Duration::from_secs(1));
-            let msg = match receiver.recv_timeout(tick) {
-                Ok(msg) => msg,
-                Err(RecvTimeoutError::Timeout) => Msg::Wake,
-                Err(RecvTimeoutError::Disconnected) => return,
+            let msg = match later.pop_front() {
+                Some(msg) => msg,
+                None => match receiver.recv_timeout(tick) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => Msg::Wake,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
             };
             match msg {
                 Msg::Stop => return,
@@ -265,6 +273,14 @@ impl Runner {
                 }
                 Msg::Wake => {
                     if settings.mode == WorkerMode::On {
+                        // One catch-up per burst of writes, not one per edge: let the burst
+                        // gather, then fold its wake-ups into this one.
+                        std::thread::sleep(COALESCE);
+                        while let Ok(msg) = receiver.try_recv() {
+                            if !matches!(msg, Msg::Wake) {
+                                later.push_back(msg);
+                            }
+                        }
                         if let Err(e) = self.catch_up(false) {
                             lock(&self.state).last_error = Some(e.to_string());
                         }
@@ -315,12 +331,16 @@ impl Runner {
         Ok(())
     }
 
-    /// Item vectors of everything new events touched, from their current users.
+    /// Vectors for the items new events brought that the model has none for, from their
+    /// current users, so that they can be recommended before the next round. Items the model
+    /// knows keep their trained vector until the round: refreshing a popular item means
+    /// reading every one of its users' histories, too much to do for every edge.
     fn refresh(&self, last_seq: Seq) -> Result<()> {
         let from = lock(&self.state).refreshed_through;
         if last_seq <= from {
             return Ok(());
         }
+        let snapshot = self.db.snapshot()?;
         let mut items: Vec<NodeId> = Vec::new();
         for entry in self.db.store.events_since(from) {
             let (seq, event) = entry?;
@@ -334,6 +354,11 @@ impl Runner {
         }
         items.sort_unstable();
         items.dedup();
+        {
+            let known = snapshot.read_items();
+            items.retain(|&i| known.vector(&snapshot.model, i).is_none());
+        }
+        drop(snapshot);
         let mut names = Vec::with_capacity(items.len());
         for item in items {
             if let Some(name) = self.db.store.node_name(NodeKind::Item, item)? {
