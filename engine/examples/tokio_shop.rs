@@ -8,7 +8,7 @@ use gnnrec_engine::{AsyncDatabase, Database, Interaction, Options, TrainConfig};
 fn interaction(n: u64) -> Interaction {
     let (user, round) = (n % 200, n / 200);
     let item = (round * 7 + user * 3) % 50 * 2 + user % 2;
-    let kind = if n % 3 == 0 { "like" } else { "click" };
+    let kind = if n.is_multiple_of(3) { "like" } else { "click" };
     Interaction::new(format!("u{user}"), kind, format!("i{item}")).at(1_700_000_000 + n as i64)
 }
 
