@@ -22,6 +22,28 @@ fn spawn_child(mode: &str, db: &Path, csv: Option<&Path>) -> Child {
     cmd.spawn().expect("spawn child")
 }
 
+/// Waits for the child's `ready`, then keeps reading its `ack N` lines on a thread that
+/// returns the last N once the child is gone.
+fn read_acks(child: &mut Child) -> std::thread::JoinHandle<Option<u64>> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut acked = None;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line == "ready" {
+                let _ = tx.send(());
+            }
+            if let Some(n) = line.strip_prefix("ack ") {
+                acked = n.parse::<u64>().ok();
+            }
+        }
+        acked
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("child started");
+    reader
+}
+
 fn check_invariants(db: &Path) -> Store {
     let store = Store::open(db).expect("reopen after crash");
     store.check_integrity().expect("invariants after crash");
@@ -35,23 +57,8 @@ fn acknowledged_adds_survive_sigkill() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         let mut child = spawn_child("add", &db, None);
-        let stdout = child.stdout.take().unwrap();
         let kill_after = Duration::from_millis(rng.gen_range(20..400));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut acked = None;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line == "ready" {
-                    let _ = tx.send(());
-                }
-                if let Some(n) = line.strip_prefix("ack ") {
-                    acked = n.parse::<u64>().ok();
-                }
-            }
-            acked
-        });
-        rx.recv_timeout(Duration::from_secs(60)).expect("child started");
+        let reader = read_acks(&mut child);
         std::thread::sleep(kill_after);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -139,22 +146,7 @@ fn killed_during_worker_rounds_reopens_consistent() {
             setup.train(&TrainConfig { dim: 8, epochs: 1, ..TrainConfig::default() }, |_| {}).unwrap();
         }
         let mut child = spawn_child("rounds", &db, None);
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut acked = None;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line == "ready" {
-                    let _ = tx.send(());
-                }
-                if let Some(n) = line.strip_prefix("ack ") {
-                    acked = n.parse::<u64>().ok();
-                }
-            }
-            acked
-        });
-        rx.recv_timeout(Duration::from_secs(60)).expect("child started");
+        let reader = read_acks(&mut child);
         std::thread::sleep(Duration::from_millis(rng.gen_range(100..1500)));
         child.kill().unwrap();
         child.wait().unwrap();
