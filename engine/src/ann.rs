@@ -477,8 +477,7 @@ impl AnnIndex {
         ef: usize,
         allow: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)> {
-        self.check_query(query);
-        if k == 0 || self.live == 0 || !query.iter().all(|x| x.is_finite()) {
+        if self.unanswerable(query, k) {
             return Vec::new();
         }
         if self.allowed_fraction(allow) < EXACT_SCAN_BELOW {
@@ -496,8 +495,7 @@ impl AnnIndex {
         ef: usize,
         allow: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)> {
-        self.check_query(query);
-        if k == 0 || self.live == 0 || !query.iter().all(|x| x.is_finite()) {
+        if self.unanswerable(query, k) {
             return Vec::new();
         }
         let slot_ids = &self.slot_ids;
@@ -888,6 +886,13 @@ impl AnnIndex {
     #[inline]
     fn vector(&self, slot: usize) -> &[f32] {
         &self.vectors[slot * self.dim..(slot + 1) * self.dim]
+    }
+
+    /// Checks the query's dimension (a programmer error: panics) and says whether there is
+    /// nothing to search for: k of 0, no live item, or a non-finite coordinate.
+    fn unanswerable(&self, query: &[f32], k: usize) -> bool {
+        self.check_query(query);
+        k == 0 || self.live == 0 || !query.iter().all(|x| x.is_finite())
     }
 
     fn check_query(&self, query: &[f32]) {

@@ -293,11 +293,10 @@ impl Runner {
     /// Refreshes touched items, then runs a round when one is due (always when `force`).
     fn catch_up(&self, force: bool) -> Result<()> {
         let _work = lock(&self.work);
-        let Some(version) = self.db.store.latest_model_version()? else {
+        if self.db.store.latest_model_version()?.is_none() {
             // Nothing to keep fresh before the first TRAIN.
             return if force { Err(Error::Invalid("no model yet: run TRAIN first".into())) } else { Ok(()) };
-        };
-        let _ = version;
+        }
         let started = Instant::now();
         let last_seq = self.db.store.last_seq();
         let trained_through = self.db.store.trained_through()?;
