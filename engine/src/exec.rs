@@ -327,6 +327,8 @@ impl Database {
                     vec!["full_retrains".into(), w.full_retrains.into()],
                     vec!["last_round_seconds".into(), w.last_round_seconds.into()],
                     vec!["last_round_loss".into(), w.last_round_loss.into()],
+                    vec!["busy_seconds".into(), w.busy_seconds.into()],
+                    vec!["cpu_seconds".into(), w.cpu_seconds.into()],
                     vec!["batch".into(), w.settings.batch.into()],
                     vec!["interval".into(), format!("{:?}", w.settings.interval).into()],
                     vec!["last_error".into(), w.last_error.unwrap_or_default().into()],

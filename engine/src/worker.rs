@@ -21,6 +21,13 @@
 //! Modes: `on` (the default once a model exists), `off` (nothing happens until TRAIN or
 //! `SET worker = on`), `manual` (nothing happens on its own; SYNC runs the work in the
 //! caller's thread, for deterministic tests and scripts).
+//!
+//! Writers come first: everything the worker computes (the refresh, training, embeddings and
+//! the index build, all of which run on the current rayon pool) runs on the worker's own pool
+//! of low-priority threads (nice +10 on Linux, as RocksDB lowers its compaction threads), one
+//! per core. An idle machine gives a round every core; a busy writer is not slowed by more
+//! than the scheduler's share for a nice-10 thread. The pool's threads do nothing else, so
+//! their CPU time is the worker's cost (`SHOW WORKER`: cpu_seconds).
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -96,8 +103,11 @@ pub struct WorkerStatus {
     pub full_retrains: u64,
     pub last_round_seconds: f64,
     pub last_round_loss: f64,
-    /// CPU-side wall time spent in rounds and refreshes, in total.
+    /// Wall time spent in rounds and refreshes, in total.
     pub busy_seconds: f64,
+    /// CPU time the worker's threads have used, in total (all cores together); in manual
+    /// mode the work runs in the callers of SYNC and is not counted here.
+    pub cpu_seconds: f64,
     pub last_error: Option<String>,
 }
 
@@ -121,6 +131,7 @@ struct State {
     last_round_seconds: f64,
     last_round_loss: f64,
     busy_seconds: f64,
+    cpu_seconds: f64,
     last_error: Option<String>,
 }
 
@@ -150,13 +161,24 @@ impl Worker {
             last_round_seconds: 0.0,
             last_round_loss: 0.0,
             busy_seconds: 0.0,
+            cpu_seconds: 0.0,
             last_error: None,
         }));
         let work = Arc::new(Mutex::new(()));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .thread_name(|i| format!("gnnrec-worker-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot start the worker's threads: {e}")))?;
         let runner = Runner { db, state: state.clone(), work: work.clone() };
         let thread = std::thread::Builder::new()
             .name("gnnrec-worker".into())
-            .spawn(move || runner.run(receiver))
+            .spawn(move || {
+                lower_priority();
+                runner.run(receiver, pool)
+            })
             .map_err(|e| Error::Invalid(format!("cannot start the worker thread: {e}")))?;
         Ok(Worker { sender, state, work, thread: Mutex::new(Some(thread)) })
     }
@@ -200,6 +222,7 @@ impl Worker {
             last_round_seconds: s.last_round_seconds,
             last_round_loss: s.last_round_loss,
             busy_seconds: s.busy_seconds,
+            cpu_seconds: s.cpu_seconds,
             last_error: s.last_error.clone(),
         })
     }
@@ -245,6 +268,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Lowers the calling thread's CPU priority to nice +10, so that writers and readers are
+/// scheduled first. On Linux the nice value belongs to the thread, not the process. Elsewhere,
+/// or if the call fails, the thread keeps its priority: the worker is then only slower to
+/// yield, never wrong.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers and touch no memory of
+    // ours; a failure is reported through the return value, which is deliberately ignored.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+/// CPU time used so far by the pool's threads and the calling one, which do only the
+/// worker's work.
+fn cpu_seconds(pool: &rayon::ThreadPool) -> f64 {
+    let own = cpu_time::ThreadTime::now().as_duration();
+    let pool: Duration = pool.broadcast(|_| cpu_time::ThreadTime::now().as_duration()).into_iter().sum();
+    (own + pool).as_secs_f64()
+}
+
 /// The worker's side: a database handle and the shared state.
 struct Runner {
     db: Database,
@@ -253,7 +302,7 @@ struct Runner {
 }
 
 impl Runner {
-    fn run(self, receiver: Receiver<Msg>) {
+    fn run(self, receiver: Receiver<Msg>, pool: rayon::ThreadPool) {
         let mut later = std::collections::VecDeque::new();
         loop {
             let settings = lock(&self.state).settings;
@@ -269,7 +318,9 @@ impl Runner {
             match msg {
                 Msg::Stop => return,
                 Msg::Sync(reply) => {
-                    let _ = reply.send(self.catch_up(true));
+                    let outcome = pool.install(|| self.catch_up(true));
+                    lock(&self.state).cpu_seconds = cpu_seconds(&pool);
+                    let _ = reply.send(outcome);
                 }
                 Msg::Wake => {
                     if settings.mode == WorkerMode::On {
@@ -281,8 +332,11 @@ impl Runner {
                                 later.push_back(msg);
                             }
                         }
-                        if let Err(e) = self.catch_up(false) {
-                            lock(&self.state).last_error = Some(e.to_string());
+                        let outcome = pool.install(|| self.catch_up(false));
+                        let mut s = lock(&self.state);
+                        s.cpu_seconds = cpu_seconds(&pool);
+                        if let Err(e) = outcome {
+                            s.last_error = Some(e.to_string());
                         }
                     }
                 }

@@ -22,12 +22,13 @@
 //!   epochs (default 1): latency p50/p99/max, QPS with 1 and 2 threads, recall@10 of the
 //!   index against exact, seen items returned (must be 0), index build/save/load/rebuild
 //!   times and memory.
-//! `gnnrec-bench freshness MOVIELENS_DIR [--batch N]`
+//! `gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R]`
 //!   replays MovieLens in time order: TRAIN on the first 60% of edges, stream the rest in 4
 //!   blocks through ADD, EVAL each block (Recall/NDCG@20, likes) before it arrives under
 //!   three policies: no update, the worker (SYNC after each block), a full TRAIN at each
-//!   boundary; plus ADD-to-RECOMMEND latency, ingest with the worker on and off, and the
-//!   worker's busy seconds against the retrains'.
+//!   boundary; plus ADD-to-RECOMMEND latency, the worker's CPU seconds against the
+//!   retrains', and ingest with the worker on and off (the streamed edges into copies of the
+//!   trained database, R alternating runs each, default 5, medians compared).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -71,7 +72,7 @@ const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds
                      gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]\n       \
                      gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]\n       \
                      gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--ef EF] [--dir DIR]\n       \
-                     gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--dir DIR]";
+                     gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -86,6 +87,22 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result
         }
         None => Ok(default),
     }
+}
+
+/// Copies a closed database (a directory tree of plain files).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let err = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    std::fs::create_dir_all(to).map_err(|e| err(to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| err(from, e))? {
+        let entry = entry.map_err(|e| err(from, e))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(|e| err(&entry.path(), e))?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| err(&entry.path(), e))?;
+        }
+    }
+    Ok(())
 }
 
 fn work_dir(args: &[String]) -> Result<tempfile::TempDir> {
@@ -753,6 +770,7 @@ fn freshness(args: &[String]) -> Result<()> {
     use gnnrec_engine::{Interaction, WorkerMode};
     let data = PathBuf::from(args.first().ok_or("usage: gnnrec-bench freshness MOVIELENS_DIR")?);
     let batch: u64 = flag(args, "--batch", gnnrec_engine::WorkerSettings::default().batch)?;
+    let ingest_runs: usize = flag(args, "--ingest-runs", 5)?;
     let text = std::fs::read_to_string(data.join("edges.csv")).map_err(|e| format!("edges.csv: {e}"))?;
     let mut rows: Vec<Rating> = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
@@ -785,28 +803,38 @@ fn freshness(args: &[String]) -> Result<()> {
 
     let e = |e: gnnrec_engine::Error| e.to_string();
     let config = gnnrec_engine::TrainConfig::default();
-    let mut results = Vec::new();
-    let mut latencies_ms: Vec<f64> = Vec::new();
-    for policy in ["none", "worker", "retrain"] {
-        let mode = if policy == "worker" { WorkerMode::On } else { WorkerMode::Off };
-        let db = Database::open(dir.path().join(policy), Options { worker: mode, ..Options::default() })
-            .map_err(e)?;
+    // One first TRAIN; every run below starts from a copy of it.
+    let base = dir.path().join("base");
+    {
+        let db =
+            Database::open(&base, Options { worker: WorkerMode::Off, ..Options::default() }).map_err(e)?;
         db.create_type("view", 0.5).map_err(e)?;
         db.load_csv(&initial, |_| {}).map_err(e)?;
         db.train(&config, |_| {}).map_err(e)?;
-        if policy == "worker" {
+        db.close().map_err(e)?;
+    }
+    let open_copy = |name: &str, mode: WorkerMode| -> Result<Database> {
+        let path = dir.path().join(name);
+        copy_dir(&base, &path)?;
+        let db = Database::open(&path, Options { worker: mode, ..Options::default() }).map_err(e)?;
+        if mode == WorkerMode::On {
             let mut settings = db.worker_settings();
             settings.batch = batch;
             db.set_worker(settings).map_err(e)?;
         }
-        let (mut recall, mut ndcg, mut add_seconds, mut update_seconds) =
+        Ok(db)
+    };
+    let mut results = Vec::new();
+    let mut latencies_ms: Vec<f64> = Vec::new();
+    for policy in ["none", "worker", "retrain"] {
+        let mode = if policy == "worker" { WorkerMode::On } else { WorkerMode::Off };
+        let db = open_copy(policy, mode)?;
+        let (mut recall, mut ndcg, mut update_seconds, mut retrain_cpu) =
             (Vec::new(), Vec::new(), 0.0f64, 0.0f64);
         for (k, block) in blocks.iter().enumerate() {
             let m = db.evaluate(&block_files[k], 20, Some("like")).map_err(e)?;
             recall.push(m.metrics.recall);
             ndcg.push(m.metrics.ndcg);
-            let started = Instant::now();
-            let mut probing = 0.0;
             for (n, (u, i, t, w, ts)) in block.iter().enumerate() {
                 db.add(&Interaction::new(u.as_str(), t.as_str(), i.as_str()).weight(*w).at(*ts))
                     .map_err(e)?;
@@ -818,16 +846,15 @@ fn freshness(args: &[String]) -> Result<()> {
                         return Err(format!("RECOMMEND {u} still shows {i} after its ADD"));
                     }
                     latencies_ms.push(acked.elapsed().as_secs_f64() * 1e3);
-                    probing += acked.elapsed().as_secs_f64();
                 }
             }
-            // The latency probes are not ingest.
-            add_seconds += started.elapsed().as_secs_f64() - probing;
             let started = Instant::now();
+            let cpu = cpu_time::ProcessTime::now();
             match policy {
                 "worker" => db.sync().map_err(e)?,
                 "retrain" => {
                     db.train(&config, |_| {}).map_err(e)?;
+                    retrain_cpu += cpu.elapsed().as_secs_f64();
                 }
                 _ => {}
             }
@@ -835,24 +862,56 @@ fn freshness(args: &[String]) -> Result<()> {
         }
         let status = db.worker_status().map_err(e)?;
         let busy = status.as_ref().map_or(0.0, |s| s.busy_seconds);
+        // The worker's threads do nothing else; a TRAIN's CPU is the whole process's meanwhile.
+        let cpu =
+            if policy == "worker" { status.as_ref().map_or(0.0, |s| s.cpu_seconds) } else { retrain_cpu };
         let rounds = status.as_ref().map_or(0, |s| s.rounds);
         let full = status.as_ref().map_or(0, |s| s.full_retrains);
         db.close().map_err(e)?;
-        let streamed = (rows.len() - cut) as f64;
         results.push(serde_json::json!({
             "policy": policy,
             "recall20": recall,
             "ndcg20": ndcg,
             "mean_recall20": recall.iter().sum::<f64>() / recall.len() as f64,
             "mean_ndcg20": ndcg.iter().sum::<f64>() / ndcg.len() as f64,
-            "ingest_edges_per_s": streamed / add_seconds,
             "update_seconds": if policy == "worker" { busy } else { update_seconds },
+            "update_cpu_seconds": cpu,
             "sync_wait_seconds": if policy == "worker" { update_seconds } else { 0.0 },
             "rounds": rounds,
             "full_retrains": full,
         }));
     }
     latencies_ms.sort_by(f64::total_cmp);
+
+    // Ingest with the worker on against off: the same stream of ADDs (no probes, no EVAL)
+    // into copies of the same trained database, in alternating order, median of the runs.
+    let (mut ingest_on, mut ingest_off) = (Vec::new(), Vec::new());
+    for run in 0..ingest_runs {
+        let order =
+            if run % 2 == 0 { [WorkerMode::Off, WorkerMode::On] } else { [WorkerMode::On, WorkerMode::Off] };
+        for mode in order {
+            let db = open_copy(&format!("ingest-{run}-{mode}"), mode)?;
+            let started = Instant::now();
+            for (u, i, t, w, ts) in &rows[cut..] {
+                db.add(&Interaction::new(u.as_str(), t.as_str(), i.as_str()).weight(*w).at(*ts))
+                    .map_err(e)?;
+            }
+            let rate = (rows.len() - cut) as f64 / started.elapsed().as_secs_f64();
+            db.close().map_err(e)?;
+            std::fs::remove_dir_all(dir.path().join(format!("ingest-{run}-{mode}")))
+                .map_err(|e| e.to_string())?;
+            if mode == WorkerMode::On {
+                ingest_on.push(rate)
+            } else {
+                ingest_off.push(rate)
+            }
+        }
+    }
+    let (on_runs, off_runs) = (ingest_on.clone(), ingest_off.clone());
+    ingest_on.sort_by(f64::total_cmp);
+    ingest_off.sort_by(f64::total_cmp);
+    let (on_rate, off_rate) = (percentile(&ingest_on, 0.5), percentile(&ingest_off, 0.5));
+    let ingest_ratio = on_rate / off_rate;
     let f = |r: &serde_json::Value, key: &str| r[key].as_f64().unwrap_or(f64::NAN);
     let machine = machine();
     println!(
@@ -884,24 +943,30 @@ fn freshness(args: &[String]) -> Result<()> {
     }
     let (none, worker, retrain) = (&results[0], &results[1], &results[2]);
     let recall_ratio = f(worker, "mean_recall20") / f(retrain, "mean_recall20");
-    let compute_ratio = f(worker, "update_seconds") / f(retrain, "update_seconds");
-    let ingest_ratio = f(worker, "ingest_edges_per_s") / f(none, "ingest_edges_per_s");
+    let compute_ratio = f(worker, "update_cpu_seconds") / f(retrain, "update_cpu_seconds");
+    let wall_ratio = f(worker, "update_seconds") / f(retrain, "update_seconds");
     println!(
-        "worker / retrain: Recall@20 x{recall_ratio:.3}, compute x{compute_ratio:.3} ({:.1}s in {} rounds, {} full, against {:.1}s of retraining); worker beats no-update: {}",
-        f(worker, "update_seconds"),
+        "worker / retrain: Recall@20 x{recall_ratio:.3}, CPU x{compute_ratio:.3} ({:.1} CPU s in {} rounds, {} full, against {:.1} CPU s of retraining; wall {:.1}s against {:.1}s, x{wall_ratio:.3}); worker beats no-update: {}",
+        f(worker, "update_cpu_seconds"),
         worker["rounds"],
         worker["full_retrains"],
+        f(retrain, "update_cpu_seconds"),
+        f(worker, "update_seconds"),
         f(retrain, "update_seconds"),
         f(worker, "mean_recall20") > f(none, "mean_recall20")
     );
     println!(
-        "ADD to RECOMMEND: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} samples); ingest with the worker {:.0} edges/s, without {:.0} (x{ingest_ratio:.3})",
+        "ADD to RECOMMEND: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} samples)",
         percentile(&latencies_ms, 0.5),
         percentile(&latencies_ms, 0.99),
         percentile(&latencies_ms, 1.0),
         latencies_ms.len(),
-        f(worker, "ingest_edges_per_s"),
-        f(none, "ingest_edges_per_s")
+    );
+    println!(
+        "ingest of the {} streamed edges, median of {ingest_runs} alternating runs: worker on {on_rate:.0} edges/s, off {off_rate:.0} (x{ingest_ratio:.3}); runs on {}, off {}",
+        rows.len() - cut,
+        on_runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" "),
+        off_runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" "),
     );
     println!(
         "{}",
@@ -910,7 +975,10 @@ fn freshness(args: &[String]) -> Result<()> {
             "policies": results,
             "recall_ratio_worker_retrain": recall_ratio,
             "compute_ratio_worker_retrain": compute_ratio,
+            "wall_ratio_worker_retrain": wall_ratio,
             "ingest_ratio_on_off": ingest_ratio,
+            "ingest_on_edges_per_s": on_runs,
+            "ingest_off_edges_per_s": off_runs,
             "add_to_recommend_p50_ms": percentile(&latencies_ms, 0.5),
             "add_to_recommend_p99_ms": percentile(&latencies_ms, 0.99),
             "machine": machine,
