@@ -15,7 +15,11 @@ use gnnrec_engine::{Database, Options};
 const SHELL: &str = env!("CARGO_BIN_EXE_gnnrec-shell");
 
 fn tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+    // Cargo's run-time value first: a test binary compiled in another checkout that shares
+    // the target directory carries that checkout's path.
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest).join("tests")
 }
 
 struct Outcome {

@@ -9,7 +9,11 @@ use gnnrec_query::{parse, parse_statement, split_statements};
 
 /// The `.gq` files of `test_data/<dir>`, sorted.
 pub(crate) fn gq_files(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(dir);
+    // Cargo's run-time value first: a test binary compiled in another checkout that shares
+    // the target directory carries that checkout's path.
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let dir = Path::new(&manifest).join("test_data").join(dir);
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())

@@ -21,7 +21,7 @@
 //!   and on a synthetic catalogue of N items (default 1,000,000; 0 skips it) trained for E
 //!   epochs (default 1): latency p50/p99/max, QPS with 1 and 2 threads, recall@10 of the
 //!   index against exact, seen items returned (must be 0), index build/save/load/rebuild
-//!   times and memory.
+//!   times and memory; and recall@10 and latency of the index at ef 32 to 192.
 //! `gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R]`
 //!   replays MovieLens in time order: TRAIN on the first 60% of edges, stream the rest in 4
 //!   blocks through ADD, EVAL each block (Recall/NDCG@20, likes) before it arrives under
@@ -612,6 +612,16 @@ fn serve(args: &[String]) -> Result<()> {
             f("index_disk_mb"),
             f("peak_rss_mb")
         );
+        for point in r["ef_sweep"].as_array().into_iter().flatten() {
+            let g = |key: &str| point[key].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  ef {:>4}: recall@10 {:.4}, p50 {:.3} ms, p99 {:.3} ms",
+                point["ef"],
+                g("recall10"),
+                g("p50_ms"),
+                g("p99_ms")
+            );
+        }
     }
     println!("{}", serde_json::json!({ "bench": "serve", "runs": runs, "machine": machine }));
     Ok(())
@@ -674,6 +684,7 @@ fn serve_run(
     let planner = planner.map_err(e)?.method.to_string();
     let (mut index_ms, mut exact_ms) = (Vec::new(), Vec::new());
     let (mut hits, mut wanted, mut seen_returned, mut fallbacks) = (0usize, 0usize, 0usize, 0usize);
+    let mut truths: Vec<std::collections::HashSet<String>> = Vec::with_capacity(users.len());
     for (user, seen) in &users {
         let t = Instant::now();
         let fast = db.recommend_with(user, &index_options).map_err(e)?;
@@ -688,6 +699,29 @@ fn serve_run(
         hits += fast.items.iter().filter(|r| truth.contains(r.item.as_str())).count();
         wanted += truth.len();
         seen_returned += fast.items.iter().chain(&exact.items).filter(|r| seen.contains(&r.item)).count();
+        truths.push(exact.items.into_iter().map(|r| r.item).collect());
+    }
+    // The breadth against recall and latency, on the same users (the index, 1 thread).
+    let mut sweep = Vec::new();
+    for breadth in [32usize, 64, 96, 128, 192] {
+        let mut o = options(Strategy::Index);
+        o.ef = Some(breadth);
+        let (mut ms, mut found, mut returned) = (Vec::new(), 0usize, 0usize);
+        for ((user, seen), truth) in users.iter().zip(&truths) {
+            let t = Instant::now();
+            let r = db.recommend_with(user, &o).map_err(e)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            found += r.items.iter().filter(|x| truth.contains(&x.item)).count();
+            returned += r.items.iter().filter(|x| seen.contains(&x.item)).count();
+        }
+        seen_returned += returned;
+        ms.sort_by(f64::total_cmp);
+        sweep.push(serde_json::json!({
+            "ef": breadth,
+            "recall10": found as f64 / wanted.max(1) as f64,
+            "p50_ms": percentile(&ms, 0.5),
+            "p99_ms": percentile(&ms, 0.99),
+        }));
     }
     let qps = |threads: usize, options: &RecommendOptions| -> Result<f64> {
         let started = Instant::now();
@@ -756,6 +790,7 @@ fn serve_run(
         "index_memory_mb": built.memory_bytes as f64 / 1e6,
         "index_disk_mb": built.disk_bytes as f64 / 1e6,
         "peak_rss_mb": peak,
+        "ef_sweep": sweep,
     }))
 }
 

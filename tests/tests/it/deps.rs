@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the workspace")
-        .to_path_buf()
+    // Cargo's run-time value first: a test binary compiled in another checkout that shares
+    // the target directory carries that checkout's path.
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest).parent().expect("the tests crate sits in the workspace").to_path_buf()
 }
 
 /// The names under every `[*dependencies]` table of a manifest, with the table they are in.
