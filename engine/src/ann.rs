@@ -173,6 +173,25 @@ impl Default for AnnParams {
     }
 }
 
+/// Catalogues smaller than this are built with [`DENSE_EF_CONSTRUCTION`].
+pub const DENSE_BUILD_BELOW: usize = 50_000;
+/// `ef_construction` for small catalogues, where building is cheap: on MovieLens (7,516
+/// items) it lifted recall@10 at ef 192 from 0.976 to 0.997 for a build of 1.9 s instead of
+/// 0.5 s. At 1M items the default (100) already takes a quarter of an hour on 2 cores.
+pub const DENSE_EF_CONSTRUCTION: usize = 400;
+
+impl AnnParams {
+    /// The parameters for a catalogue of `items` items.
+    pub fn for_items(items: usize) -> AnnParams {
+        let params = AnnParams::default();
+        if items < DENSE_BUILD_BELOW {
+            AnnParams { ef_construction: DENSE_EF_CONSTRUCTION, ..params }
+        } else {
+            params
+        }
+    }
+}
+
 /// Errors of the ANN index. Every file-related variant names the file.
 #[derive(Debug)]
 pub enum AnnError {
@@ -762,7 +781,6 @@ impl AnnIndex {
         self.max_norm
     }
 
-    #[cfg(test)]
     /// The parameters the index was built with.
     pub fn params(&self) -> &AnnParams {
         &self.params

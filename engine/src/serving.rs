@@ -280,13 +280,18 @@ impl Snapshot {
     /// meanwhile, and swaps it in.
     pub(crate) fn rebuild(&self) {
         let started = Instant::now();
-        let vectors: Vec<(NodeId, Vec<f32>)> = {
+        let (vectors, params): (Vec<(NodeId, Vec<f32>)>, AnnParams) = {
             let mut items = self.write_items();
             items.replay = Some(Vec::new());
-            items.ids(&self.model).filter_map(|i| Some((i, items.vector(&self.model, i)?.to_vec()))).collect()
+            let vectors = items
+                .ids(&self.model)
+                .filter_map(|i| Some((i, items.vector(&self.model, i)?.to_vec())))
+                .collect();
+            (vectors, *items.index.params())
         };
         let refs: Vec<(u32, &[f32])> = vectors.iter().map(|(i, v)| (*i, v.as_slice())).collect();
-        let built = AnnIndex::build(self.model.dim(), &refs, &AnnParams::default());
+        // Built as the index it replaces was.
+        let built = AnnIndex::build(self.model.dim(), &refs, &params);
         let mut items = self.write_items();
         let replay = items.replay.take().unwrap_or_default();
         if let Ok(mut index) = built {
@@ -314,11 +319,14 @@ impl Snapshot {
     }
 }
 
-/// Builds the index over every item vector of a model, on all cores.
-pub(crate) fn build_index(model: &Model) -> Result<AnnIndex> {
+/// Builds the index over every item vector of a model, on all cores (on the current rayon
+/// pool). `round`: for a worker round, whose index lives until the next one, always with the
+/// default parameters; TRAIN builds small catalogues denser ([`AnnParams::for_items`]).
+pub(crate) fn build_index(model: &Model, round: bool) -> Result<AnnIndex> {
     let items: Vec<(u32, &[f32])> =
         (0..model.items as NodeId).filter_map(|i| Some((i, model.item_vector(i)?))).collect();
-    Ok(AnnIndex::build(model.dim(), &items, &AnnParams::default())?)
+    let params = if round { AnnParams::default() } else { AnnParams::for_items(items.len()) };
+    Ok(AnnIndex::build(model.dim(), &items, &params)?)
 }
 
 /// Where the index of a model version lives.
@@ -410,7 +418,7 @@ impl Database {
         let (index, origin) = match AnnIndex::load(&dir, version) {
             Ok(index) => (index, IndexOrigin::Loaded { seconds: started.elapsed().as_secs_f64() }),
             Err(why) => {
-                let index = build_index(&checkpoint.model)?;
+                let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
                 let seconds = started.elapsed().as_secs_f64();
                 // Saving again is best effort: the index in memory is complete either way.
                 let saved = save_index(self.store.path(), version, &index).is_ok();

@@ -348,7 +348,7 @@ impl Database {
             .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
         // The index is on disk before the model version that owns it is committed.
         let indexing = Instant::now();
-        let index = build_index(&checkpoint.model)?;
+        let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
         let build_seconds = indexing.elapsed().as_secs_f64();
         save_index(self.store.path(), version, &index)?;
         let save_seconds = indexing.elapsed().as_secs_f64() - build_seconds;
