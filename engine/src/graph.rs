@@ -14,6 +14,8 @@ pub struct Adjacency {
     /// How strongly the edge speaks for a preference, before the model's type weights;
     /// see [`edge_strengths`].
     pub strength: Vec<f32>,
+    /// The edge's place in its user's history, oldest first (see [`edge_strengths`]).
+    pub rank: Vec<u32>,
 }
 
 impl Adjacency {
@@ -30,7 +32,10 @@ impl Adjacency {
     }
 
     /// Counting sort of `(node, other, type, strength)` rows into rows per node.
-    fn build(nodes: usize, rows: impl Iterator<Item = (NodeId, NodeId, TypeId, f32)> + Clone) -> Adjacency {
+    fn build(
+        nodes: usize,
+        rows: impl Iterator<Item = (NodeId, NodeId, TypeId, f32, u32)> + Clone,
+    ) -> Adjacency {
         let mut start = vec![0usize; nodes + 1];
         for (v, ..) in rows.clone() {
             start[v as usize + 1] += 1;
@@ -40,14 +45,20 @@ impl Adjacency {
         }
         let total = start[nodes];
         let mut next = start.clone();
-        let mut adj =
-            Adjacency { start, other: vec![0; total], edge_type: vec![0; total], strength: vec![0.0; total] };
-        for (v, o, t, s) in rows {
+        let mut adj = Adjacency {
+            start,
+            other: vec![0; total],
+            edge_type: vec![0; total],
+            strength: vec![0.0; total],
+            rank: vec![0; total],
+        };
+        for (v, o, t, s, r) in rows {
             let at = next[v as usize];
             next[v as usize] += 1;
             adj.other[at] = o;
             adj.edge_type[at] = t;
             adj.strength[at] = s;
+            adj.rank[at] = r;
         }
         // Rows sorted by the other end make `connected` a binary search.
         for v in 0..nodes {
@@ -55,13 +66,16 @@ impl Adjacency {
             if adj.other[range.clone()].is_sorted() {
                 continue;
             }
-            let mut row: Vec<(NodeId, TypeId, f32)> =
-                range.clone().map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p])).collect();
-            row.sort_by_key(|&(o, t, _)| (o, t));
-            for (p, (o, t, s)) in range.zip(row) {
+            let mut row: Vec<(NodeId, TypeId, f32, u32)> = range
+                .clone()
+                .map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p], adj.rank[p]))
+                .collect();
+            row.sort_by_key(|&(o, t, ..)| (o, t));
+            for (p, (o, t, s, r)) in range.zip(row) {
                 adj.other[p] = o;
                 adj.edge_type[p] = t;
                 adj.strength[p] = s;
+                adj.rank[p] = r;
             }
         }
         adj
@@ -91,10 +105,11 @@ impl Graph {
         recency: f32,
         weight_power: f32,
     ) -> Graph {
-        let strength = edge_strengths(edges, recency, weight_power);
-        let rows = edges.iter().zip(&strength);
-        let by_user = Adjacency::build(users, rows.clone().map(|(e, &s)| (e.user, e.item, e.edge_type, s)));
-        let by_item = Adjacency::build(items, rows.map(|(e, &s)| (e.item, e.user, e.edge_type, s)));
+        let (strength, rank) = strengths_and_ranks(edges, recency, weight_power);
+        let rows = edges.iter().zip(strength.iter().zip(&rank));
+        let by_user =
+            Adjacency::build(users, rows.clone().map(|(e, (&s, &r))| (e.user, e.item, e.edge_type, s, r)));
+        let by_item = Adjacency::build(items, rows.map(|(e, (&s, &r))| (e.item, e.user, e.edge_type, s, r)));
         Graph { users, items, by_user, by_item }
     }
 }
@@ -105,9 +120,15 @@ impl Graph {
 /// what a user did lately says more about what they want next, and (when weight_power is
 /// not 0) a high rating more than a low one.
 pub fn edge_strengths(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> Vec<f32> {
+    strengths_and_ranks(edges, recency, weight_power).0
+}
+
+/// [`edge_strengths`] and each edge's rank in its user's history: 0 for the oldest.
+fn strengths_and_ranks(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> (Vec<f32>, Vec<u32>) {
     let mut order: Vec<usize> = (0..edges.len()).collect();
     order.sort_by_key(|&i| (edges[i].user, edges[i].value.last_ts, edges[i].item, edges[i].edge_type));
     let mut strength = vec![0.0; edges.len()];
+    let mut ranks = vec![0u32; edges.len()];
     let mut start = 0;
     while start < order.len() {
         let user = edges[order[start]].user;
@@ -120,10 +141,11 @@ pub fn edge_strengths(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> 
             let mean_weight =
                 if weight_power == 0.0 { 1.0 } else { (value.weight / count).max(0.0).powf(weight_power) };
             strength[i] = (1.0 + count.ln()) * (1.0 + recency * r) * mean_weight;
+            ranks[i] = rank as u32;
         }
         start = end;
     }
-    strength
+    (strength, ranks)
 }
 
 #[cfg(test)]

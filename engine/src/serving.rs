@@ -410,9 +410,7 @@ impl Database {
         let Some((version, bytes)) = self.store.latest_model()? else {
             return Err(Error::Invalid("no model yet: run TRAIN first".into()));
         };
-        let (checkpoint, _): (Checkpoint, usize) =
-            bincode::decode_from_slice(&bytes, bincode::config::standard())
-                .map_err(|e| Error::Invalid(format!("model version {version} does not decode: {e}")))?;
+        let checkpoint = Checkpoint::decode(version, &bytes)?;
         let started = Instant::now();
         let dir = index_dir(self.store.path(), version);
         let (index, origin) = match AnnIndex::load(&dir, version) {

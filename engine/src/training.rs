@@ -35,6 +35,39 @@ pub(crate) struct Checkpoint {
     pub popular: Vec<(NodeId, u32)>,
 }
 
+/// The first bytes of a stored checkpoint: a tag and the layout's version, raised whenever
+/// `Checkpoint` changes shape. Checkpoints of the first layout carry no tag.
+const CHECKPOINT_TAG: &[u8; 8] = b"gnnrecM\x02";
+
+impl Checkpoint {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let mut bytes = CHECKPOINT_TAG.to_vec();
+        bincode::encode_into_std_write(self, &mut bytes, bincode::config::standard())
+            .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
+        Ok(bytes)
+    }
+
+    /// A stored checkpoint; one of another layout is an error that says to TRAIN again.
+    pub(crate) fn decode(version: u64, bytes: &[u8]) -> Result<Checkpoint> {
+        let older = || {
+            Error::Invalid(format!(
+                "model version {version} was stored by another version of gnnrec in a layout this one \
+                 does not read: run TRAIN to train a new model"
+            ))
+        };
+        let body = match bytes.strip_prefix(CHECKPOINT_TAG.as_slice()) {
+            Some(body) => body,
+            None => return Err(older()),
+        };
+        let (checkpoint, read) = bincode::decode_from_slice(body, bincode::config::standard())
+            .map_err(|e| Error::Invalid(format!("model version {version} does not decode: {e}")))?;
+        if read != body.len() {
+            return Err(Error::Invalid(format!("model version {version} has trailing bytes")));
+        }
+        Ok(checkpoint)
+    }
+}
+
 /// What a TRAIN did; `SHOW MODEL` prints it.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub struct TrainReport {
@@ -118,6 +151,8 @@ impl TrainConfig {
                 "refit" => self.refit = int(0, 1000)? as usize,
                 "recency" => self.recency = float(0.0, 100.0)? as f32,
                 "item_context" => self.item_context = float(0.0, 100.0)? as f32,
+                "own" => self.own = float(0.0, 100.0)? as f32,
+                "fresh" => self.fresh = float(0.0, 100.0)? as f32,
                 "weight_power" => self.weight_power = float(0.0, 10.0)? as f32,
                 "seed" => self.seed = int(0, i64::MAX)? as u64,
                 "loss" => {
@@ -344,8 +379,7 @@ impl Database {
         };
         let popular = most_popular((0..items as NodeId).map(|i| full.by_item.degree(i) as u32));
         let checkpoint = Checkpoint { model, report: report.clone(), popular };
-        let bytes = bincode::encode_to_vec(&checkpoint, bincode::config::standard())
-            .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
+        let bytes = checkpoint.encode()?;
         // The index is on disk before the model version that owns it is committed.
         let indexing = Instant::now();
         let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
@@ -608,4 +642,64 @@ fn split_validation(
         edges.iter().filter(|e| !held_pairs.contains(&(e.user, e.item))).copied().collect();
     let count = edges.len() - train.len();
     (train, validation, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint() -> Checkpoint {
+        let model = Model {
+            hyper: TrainConfig::default(),
+            targets: vec![2],
+            type_weight: vec![0.5; MAX_TYPES],
+            users: 1,
+            items: 1,
+            user_emb: vec![0.25; 64],
+            item_emb: vec![-0.5; 64],
+            item_out: Vec::new(),
+            rel_emb: vec![1.0; 64],
+        };
+        let report = TrainReport {
+            model_version: 3,
+            trained_at: 0,
+            seconds: 1.5,
+            users: 1,
+            items: 1,
+            edges: 1,
+            examples: 1,
+            validation_edges: 0,
+            epochs: 2,
+            best_epoch: 2,
+            loss: 0.25,
+            val_ndcg: 0.0,
+            trained_through: 7,
+            targets: vec!["like".into()],
+            rounds: 0,
+            base_trained_through: 7,
+        };
+        Checkpoint { model, report, popular: vec![(0, 1)] }
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_as_written() {
+        let stored = checkpoint();
+        assert_eq!(Checkpoint::decode(3, &stored.encode().unwrap()).unwrap(), stored);
+    }
+
+    /// A checkpoint of the first layout (no tag) or a damaged one is an error that says what
+    /// to do, never a panic or a model read wrongly.
+    #[test]
+    fn a_checkpoint_of_another_layout_says_to_train_again() {
+        let untagged = bincode::encode_to_vec(checkpoint(), bincode::config::standard()).unwrap();
+        let err = Checkpoint::decode(3, &untagged).unwrap_err().to_string();
+        assert!(err.contains("model version 3") && err.contains("run TRAIN"), "{err}");
+        let mut cut = checkpoint().encode().unwrap();
+        cut.truncate(cut.len() / 2);
+        let err = Checkpoint::decode(3, &cut).unwrap_err().to_string();
+        assert!(err.contains("does not decode"), "{err}");
+        let mut longer = checkpoint().encode().unwrap();
+        longer.push(0);
+        assert!(Checkpoint::decode(3, &longer).is_err());
+    }
 }

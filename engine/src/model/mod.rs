@@ -6,7 +6,7 @@
 //! square root of the user's degree:
 //!
 //! ```text
-//! h(u) = e(u) + sum over edges (u, t, i) of alpha(t) * strength * e(i) / sqrt(deg u)
+//! h(u) = own * e(u) + sum over edges (u, t, i) of alpha(t) * strength * e(i) / sqrt(deg u)
 //! g(i) = e(i) + item_context * c(i),  c(i) = sum over edges (v, t, i) of alpha(t) * strength * e(v) / sqrt(deg i)
 //! score(u, i, target) = sum over d of h(u)[d] * r(target)[d] * g(i)[d]
 //! ```
@@ -76,6 +76,16 @@ pub struct Hyper {
     pub recency: f32,
     /// Weight of an item's users in its scored vector (0: the item's own embedding only).
     pub item_context: f32,
+    /// Weight of a user's own id embedding in its vector (0: a user is only the items it
+    /// touched). Below 1 the neighbourhood speaks louder than the per-user free parameters,
+    /// which overfit a user's past: on the MovieLens validation split (3 seeds) own = 0.3
+    /// moved Recall@20 0.1941 -> 0.2002 and NDCG@20 0.1374 -> 0.1421; own = 0 lost.
+    pub own: f32,
+    /// How much more a user's latest target edge counts in the loss than their oldest (the
+    /// weight runs linearly with the edge's place in the user's history, mean 1). What a user
+    /// did last is most like what they do next: on the validation split (3 seeds, own 0.3)
+    /// fresh = 3 moved Recall@20 0.2002 -> 0.2052 and NDCG@20 0.1421 -> 0.1459 (6: the same).
+    pub fresh: f32,
     /// An edge's strength is also multiplied by its mean weight to this power (0: weights
     /// are ignored; ratings make a 5-star edge say more than a 3-star one). Off by default:
     /// on the MovieLens validation split weight_power = 1 cost NDCG@20 0.1417 -> 0.1232
@@ -105,6 +115,8 @@ impl Default for Hyper {
             refit: 1,
             recency: 2.0,
             item_context: 0.5,
+            own: 0.3,
+            fresh: 3.0,
             weight_power: 0.0,
             seed: 42,
             targets: Vec::new(),
@@ -161,8 +173,9 @@ impl Model {
         edges: impl IntoIterator<Item = (NodeId, TypeId, f32)>,
     ) -> Vec<f32> {
         let dim = self.dim();
-        let mut h =
-            Self::row(&self.user_emb, dim, user as usize).map_or_else(|| vec![0.0; dim], <[f32]>::to_vec);
+        let own = self.hyper.own;
+        let mut h = Self::row(&self.user_emb, dim, user as usize)
+            .map_or_else(|| vec![0.0; dim], |e| e.iter().map(|x| own * x).collect());
         let mut acc = vec![0.0f32; dim];
         let mut degree = 0usize;
         for (item, edge_type, strength) in edges {

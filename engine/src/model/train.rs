@@ -102,6 +102,8 @@ pub(crate) struct Batch {
     nbr_scale: Vec<f32>,
     /// b x k negative item rows.
     neg: Vec<usize>,
+    /// How much each example counts in the loss: later edges of a user count more.
+    weight: Vec<f32>,
 }
 
 struct RowMap {
@@ -270,7 +272,13 @@ impl<'g> Trainer<'g> {
             let range = adj.range(ex.user);
             // The example's own edge is what the model must predict: leave it out of the
             // user's neighbourhood, as it will be absent for the items RECOMMEND ranks.
-            let candidates: Vec<usize> = range.filter(|&p| adj.other[p] != ex.item).collect();
+            let candidates: Vec<usize> = range.clone().filter(|&p| adj.other[p] != ex.item).collect();
+            // The example's place in the user's history, 0 (oldest) to 1 (latest).
+            let place = match range.clone().filter(|&p| adj.other[p] == ex.item).map(|p| adj.rank[p]).min() {
+                Some(rank) if range.len() > 1 => rank as f32 / (range.len() - 1) as f32,
+                _ => 1.0,
+            };
+            batch.weight.push((1.0 + hyper.fresh * place) / (1.0 + hyper.fresh / 2.0));
             let degree = candidates.len();
             let picked: Vec<usize> = if degree <= hyper.fanout {
                 candidates
@@ -327,7 +335,8 @@ impl<'g> Trainer<'g> {
         let dim = self.hyper.dim;
         let alpha = self.alpha.as_vec();
         let u = ex.user as usize;
-        let mut h = self.users.values[u * dim..(u + 1) * dim].to_vec();
+        let mut h: Vec<f32> =
+            self.users.values[u * dim..(u + 1) * dim].iter().map(|x| self.hyper.own * x).collect();
         for &(r, t, w) in neighbours {
             if let Row::Item(i) = rows[r] {
                 let e = &self.items.values[i as usize * dim..(i as usize + 1) * dim];
@@ -389,7 +398,7 @@ impl<'g> Trainer<'g> {
         let neighbours = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx2(&batch.nbr, s));
         let message =
             (neighbours * coef.broadcast_like::<_, Axis<2>>(&(b, s, dim))).sum::<(usize, usize), Axis<1>>();
-        let h = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.user)) + message;
+        let h = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.user)) * self.hyper.own + message;
         let query = h * xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.rel));
         let pos = xt.retaped::<OwnedTape<f32, Dev>>().gather(idx(&batch.pos))
             + dev.tensor_from_vec(self.context_rows(&batch.pos, batch), (b, dim));
@@ -398,23 +407,20 @@ impl<'g> Trainer<'g> {
             + dev.tensor_from_vec(self.context_rows(&batch.neg, batch), (b, k, dim));
         let s_neg = (query.broadcast_like::<_, Axis<1>>(&(b, k, dim)) * neg).sum::<(usize, usize), Axis<2>>();
 
+        // Every loss is a weighted mean over the examples (and their negatives).
+        let weight = dev.tensor_from_vec(batch.weight.clone(), (b,));
+        let per_negative = weight.clone().broadcast_like::<_, Axis<1>>(&(b, k));
         let ranking = match self.hyper.loss {
             Loss::Hinge => {
                 let gap = s_neg - s_pos.broadcast_like::<_, Axis<1>>(&(b, k));
-                (gap + self.hyper.margin).relu().mean()
+                ((gap + self.hyper.margin).relu() * per_negative).mean()
             }
+            // -ln sigmoid(pos - neg).
             Loss::Bpr => {
-                // -ln sigmoid(pos - neg), with the sigmoid kept off zero.
-                let diff = s_pos.broadcast_like::<_, Axis<1>>(&(b, k)) - s_neg;
-                -(diff.sigmoid() + 1e-7).ln().mean()
+                (softplus(s_neg - s_pos.broadcast_like::<_, Axis<1>>(&(b, k))) * per_negative).mean()
             }
-            Loss::Bce => {
-                let ones = dev.ones_like(&(b,));
-                let zeros = dev.zeros_like(&(b, k));
-                let p = binary_cross_entropy_with_logits_loss(s_pos, ones);
-                let n = binary_cross_entropy_with_logits_loss(s_neg, zeros);
-                p + n
-            }
+            // Positives labelled 1, negatives 0: -ln sigmoid(pos) and -ln sigmoid(-neg).
+            Loss::Bce => (softplus(-s_pos) * weight).mean() + (softplus(s_neg) * per_negative).mean(),
         };
         let reg = xt.square().sum() * (self.hyper.reg / b as f32);
         let loss = ranking + reg;
@@ -582,6 +588,14 @@ impl<'g> Trainer<'g> {
     }
 }
 
+/// ln(1 + e^x), written so that it neither overflows nor loses precision for large |x|.
+fn softplus<S: Shape>(
+    x: Tensor<S, f32, Dev, OwnedTape<f32, Dev>>,
+) -> Tensor<S, f32, Dev, OwnedTape<f32, Dev>> {
+    let tail = (-x.retaped::<OwnedTape<f32, Dev>>().abs()).exp();
+    x.relu() + (tail + 1.0).ln()
+}
+
 fn shuffle<T>(v: &mut [T], rng: &mut ChaCha8Rng) {
     for i in (1..v.len()).rev() {
         let j = rng.gen_range(0..=i);
@@ -650,7 +664,16 @@ mod tests {
     fn sparse_gradients_match_finite_differences() {
         let graph = tiny_graph();
         for loss in [Loss::Hinge, Loss::Bpr, Loss::Bce] {
-            let hyper = Hyper { dim: 4, negatives: 2, loss, margin: 1.0, reg: 0.01, ..Hyper::default() };
+            let hyper = Hyper {
+                dim: 4,
+                negatives: 2,
+                loss,
+                margin: 1.0,
+                reg: 0.01,
+                own: 0.5,
+                fresh: 2.0,
+                ..Hyper::default()
+            };
             let mut trainer = Trainer::new(&graph, hyper, 1, &[0.25, 0.5, 0.75, 1.0]);
             let examples = [Example { user: 0, item: 1, target: 0 }, Example { user: 2, item: 3, target: 0 }];
             let batch = trainer.make_batch(&examples);
