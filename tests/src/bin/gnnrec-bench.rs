@@ -456,6 +456,9 @@ fn quality(args: &[String]) -> Result<()> {
         (peer("BEST_RECALL20"), peer("BEST_NDCG20"), peer("LIGHTGCN_TRAIN_S"));
     let machine = machine();
     println!("quality on MovieLens ({split} split: {train_file} -> {test_file}), {machine}");
+    if split == "val" {
+        println!("(PEERS.md holds test-split figures: the ratios below compare across splits)");
+    }
     println!("users evaluated {}, held-out edges {}, skipped {}", at20.users, at20.edges, at20.skipped);
     println!("{:<12} {:>9} {:>9} {:>9}", "metric", "gnnrec", "best peer", "ratio");
     for (name, ours, best) in [
