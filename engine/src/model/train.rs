@@ -270,12 +270,16 @@ impl<'g> Trainer<'g> {
         let adj = &self.graph.by_user;
         for ex in examples {
             let range = adj.range(ex.user);
+            // The row is sorted by item, so the example's own edges are one run of it.
+            let row = &adj.other[range.clone()];
+            let own = range.start + row.partition_point(|&o| o < ex.item)
+                ..range.start + row.partition_point(|&o| o <= ex.item);
             // The example's own edge is what the model must predict: leave it out of the
             // user's neighbourhood, as it will be absent for the items RECOMMEND ranks.
-            let candidates: Vec<usize> = range.clone().filter(|&p| adj.other[p] != ex.item).collect();
+            let candidates: Vec<usize> = (range.start..own.start).chain(own.end..range.end).collect();
             // The example's place in the user's history, 0 (oldest) to 1 (latest).
-            let place = match range.clone().filter(|&p| adj.other[p] == ex.item).map(|p| adj.rank[p]).min() {
-                Some(rank) if range.len() > 1 => rank as f32 / (range.len() - 1) as f32,
+            let place = match adj.rank[own].iter().min() {
+                Some(&rank) if range.len() > 1 => rank as f32 / (range.len() - 1) as f32,
                 _ => 1.0,
             };
             batch.weight.push((1.0 + hyper.fresh * place) / (1.0 + hyper.fresh / 2.0));
