@@ -31,7 +31,7 @@ impl Adjacency {
         self.range(v).len()
     }
 
-    /// Counting sort of `(node, other, type, strength)` rows into rows per node.
+    /// Counting sort of `(node, other, type, strength, rank)` rows into rows per node.
     fn build(
         nodes: usize,
         rows: impl Iterator<Item = (NodeId, NodeId, TypeId, f32, u32)> + Clone,
