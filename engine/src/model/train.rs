@@ -527,7 +527,8 @@ impl<'g> Trainer<'g> {
         }
     }
 
-    /// Trains epoch by epoch with early stopping on `validation`; keeps the best epoch.
+    /// Trains epoch by epoch with early stopping on `validation`; keeps the best epoch (the
+    /// last one when there is no validation).
     pub(crate) fn fit(
         mut self,
         mut examples: Vec<Example>,
@@ -548,7 +549,10 @@ impl<'g> Trainer<'g> {
             report.val_ndcg = val_ndcg;
             report.seconds = started.elapsed().as_secs_f64();
             progress(report);
-            let improved = best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
+            // Without validation edges there is nothing to stop on: every epoch runs and
+            // the last one is kept.
+            let improved = validation.users.is_empty()
+                || best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
             if improved {
                 best = Some((val_ndcg, epoch, model));
             } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= self.hyper.patience) {

@@ -81,6 +81,19 @@ fn train_learns_the_communities() {
     assert!(wrong.is_empty(), "AUC {}, recommended from the other community: {wrong:?}", eval.metrics.auc);
 }
 
+/// With no validation slice (val_share = 0) nothing can stop training early: every epoch
+/// runs and the last model is the one kept.
+#[test]
+fn without_validation_every_epoch_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, held_out) = planted(dir.path(), "db");
+    let report = db.train(&TrainConfig { val_share: 0.0, patience: 1, ..config() }, |_| {}).unwrap();
+    assert_eq!(report.validation_edges, 0);
+    assert_eq!((report.epochs, report.best_epoch), (30, 30));
+    let eval = db.evaluate(&held_out, 5, Some("like")).unwrap();
+    assert!(eval.metrics.auc > 0.9, "AUC {}", eval.metrics.auc);
+}
+
 #[test]
 fn exclude_seen_never_returns_a_seen_item() {
     let dir = tempfile::tempdir().unwrap();
