@@ -551,8 +551,8 @@ impl<'g> Trainer<'g> {
             progress(report);
             // Without validation edges there is nothing to stop on: every epoch runs and
             // the last one is kept.
-            let improved = validation.users.is_empty()
-                || best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
+            let improved =
+                validation.users.is_empty() || best.as_ref().is_none_or(|(score, _, _)| val_ndcg > *score);
             if improved {
                 best = Some((val_ndcg, epoch, model));
             } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= self.hyper.patience) {

@@ -7,10 +7,12 @@
 //!   process of its own so that its peak RSS is its own.
 //! `gnnrec-bench load FILE [--dir DIR]`
 //!   times the LOAD of an existing file (types it uses are declared first).
-//! `gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with SETTINGS]`
+//! `gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with SETTINGS] [--seeds 42,1,2]`
 //!   loads train.csv (val_train.csv), TRAINs with the defaults (plus SETTINGS), EVALs
 //!   test.csv (val_test.csv) for `like` at 10 and 20, and prints the peers' figures from
-//!   PEERS.md beside ours.
+//!   PEERS.md beside ours. With several seeds, each trains a fresh database; the figures
+//!   are per seed, then the mean and the standard deviation across seeds (the peers'
+//!   figures are single fits of far steadier methods: ALS's NDCG@20 moves 0.0002 by seed).
 //! `gnnrec-bench train-scale [--edges N] [--small N] [--epochs E]`
 //!   TRAINs on a synthetic graph of N edges (default 10,000,000) and, in the same run, on
 //!   one of `--small` edges (default 1,000,000), each in a child process: time per epoch,
@@ -69,7 +71,7 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds R] [--dir DIR]\n       \
                      gnnrec-bench load FILE [--dir DIR]\n       \
-                     gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--dir DIR]\n       \
+                     gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--seeds S,S,...] [--dir DIR]\n       \
                      gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]\n       \
                      gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--ef EF] [--dir DIR]\n       \
                      gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R] [--dir DIR]";
@@ -429,22 +431,24 @@ fn quality(args: &[String]) -> Result<()> {
             Err(e) => return Err(format!("--with: {e}")),
         }
     }
-    let dir = work_dir(args)?;
-    let db = Database::open(dir.path().join("db"), Options::default()).map_err(|e| e.to_string())?;
-    db.create_type("view", 0.5).map_err(|e| e.to_string())?;
-    db.load_csv(data.join(train_file), |_| {}).map_err(|e| e.to_string())?;
-    let report = db
-        .train(&config, |e| {
-            eprintln!(
-                "epoch {:>3}  loss {:.4}  val ndcg@20 {:.4}  {:.1}s",
-                e.epoch, e.loss, e.val_ndcg, e.seconds
-            )
+    let seeds: String = flag(args, "--seeds", config.seed.to_string())?;
+    let seeds: Vec<u64> = seeds
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|_| format!("--seeds: '{s}' is not a seed (whole numbers, comma-separated)"))
         })
-        .map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let at20 = db.evaluate(data.join(test_file), 20, Some("like")).map_err(|e| e.to_string())?;
-    let score_seconds = started.elapsed().as_secs_f64();
-    let at10 = db.evaluate(data.join(test_file), 10, Some("like")).map_err(|e| e.to_string())?;
+        .collect::<Result<_>>()?;
+    let dir = work_dir(args)?;
+    let mut runs = Vec::with_capacity(seeds.len());
+    for &seed in &seeds {
+        let config = gnnrec_engine::TrainConfig { seed, ..config.clone() };
+        let path = dir.path().join(format!("db-{seed}"));
+        runs.push(quality_run(&data, train_file, test_file, &config, &path)?);
+        // Each run has its own database; only the figures are kept.
+        std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let peers = std::fs::read_to_string(data.join("PEERS.md")).unwrap_or_default();
     let peer = |key: &str| {
         peers
@@ -459,49 +463,145 @@ fn quality(args: &[String]) -> Result<()> {
     if split == "val" {
         println!("(PEERS.md holds test-split figures: the ratios below compare across splits)");
     }
-    println!("users evaluated {}, held-out edges {}, skipped {}", at20.users, at20.edges, at20.skipped);
-    println!("{:<12} {:>9} {:>9} {:>9}", "metric", "gnnrec", "best peer", "ratio");
-    for (name, ours, best) in [
-        ("Recall@10", at10.metrics.recall, f64::NAN),
-        ("Recall@20", at20.metrics.recall, best_recall),
-        ("NDCG@10", at10.metrics.ndcg, f64::NAN),
-        ("NDCG@20", at20.metrics.ndcg, best_ndcg),
-        ("HitRate@20", at20.metrics.hit_rate, f64::NAN),
-        ("MRR", at20.metrics.mrr, f64::NAN),
-        ("AUC", at20.metrics.auc, f64::NAN),
+    let first = &runs[0];
+    println!(
+        "users evaluated {}, held-out edges {}, skipped {}",
+        first.at20.users, first.at20.edges, first.at20.skipped
+    );
+    if runs.len() > 1 {
+        println!(
+            "{:<8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}",
+            "seed", "R@10", "R@20", "N@10", "N@20", "train s", "epochs"
+        );
+        for (seed, r) in seeds.iter().zip(&runs) {
+            println!(
+                "{seed:<8} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.1} {:>4} ({})",
+                r.at10.metrics.recall,
+                r.at20.metrics.recall,
+                r.at10.metrics.ndcg,
+                r.at20.metrics.ndcg,
+                r.report.seconds,
+                r.report.epochs,
+                r.report.best_epoch
+            );
+        }
+        println!("mean over {} seeds, and the standard deviation across them:", runs.len());
+    }
+    let stat = |f: &dyn Fn(&QualityRun) -> f64| mean_sd(&runs.iter().map(f).collect::<Vec<_>>());
+    let recall10 = stat(&|r| r.at10.metrics.recall);
+    let recall20 = stat(&|r| r.at20.metrics.recall);
+    let ndcg10 = stat(&|r| r.at10.metrics.ndcg);
+    let ndcg20 = stat(&|r| r.at20.metrics.ndcg);
+    let train_seconds = stat(&|r| r.report.seconds);
+    println!("{:<12} {:>9} {:>9} {:>9} {:>9}", "metric", "gnnrec", "(sd)", "best peer", "ratio");
+    for (name, (ours, sd), best) in [
+        ("Recall@10", recall10, f64::NAN),
+        ("Recall@20", recall20, best_recall),
+        ("NDCG@10", ndcg10, f64::NAN),
+        ("NDCG@20", ndcg20, best_ndcg),
+        ("HitRate@20", stat(&|r| r.at20.metrics.hit_rate), f64::NAN),
+        ("MRR", stat(&|r| r.at20.metrics.mrr), f64::NAN),
+        ("AUC", stat(&|r| r.at20.metrics.auc), f64::NAN),
     ] {
-        println!("{name:<12} {ours:>9.4} {best:>9.4} {:>9.3}", ours / best);
+        println!("{name:<12} {ours:>9.4} {sd:>9.4} {best:>9.4} {:>9.3}", ours / best);
     }
     println!(
-        "train {:.1}s ({} epochs, best {}), LightGCN peer {lightgcn_s:.1}s, ratio {:.3}; scoring all test users {score_seconds:.2}s; peak RSS {:.0} MB",
-        report.seconds,
-        report.epochs,
-        report.best_epoch,
-        report.seconds / lightgcn_s,
+        "train {:.1}s ({} epochs, best {}), LightGCN peer {lightgcn_s:.1}s, ratio {:.3}; scoring all test users {:.2}s; peak RSS {:.0} MB",
+        train_seconds.0,
+        first.report.epochs,
+        first.report.best_epoch,
+        train_seconds.0 / lightgcn_s,
+        first.score_seconds,
         peak_rss_mb()
     );
+    let per_seed: Vec<serde_json::Value> = seeds
+        .iter()
+        .zip(&runs)
+        .map(|(seed, r)| {
+            serde_json::json!({
+                "seed": seed,
+                "recall10": r.at10.metrics.recall,
+                "recall20": r.at20.metrics.recall,
+                "ndcg10": r.at10.metrics.ndcg,
+                "ndcg20": r.at20.metrics.ndcg,
+                "train_seconds": r.report.seconds,
+                "epochs": r.report.epochs,
+                "best_epoch": r.report.best_epoch,
+                "val_ndcg20": r.report.val_ndcg,
+            })
+        })
+        .collect();
+    // The top-level figures are means over the seeds (one seed: that run's).
     let json = serde_json::json!({
         "bench": "quality",
         "split": split,
-        "recall10": at10.metrics.recall,
-        "recall20": at20.metrics.recall,
-        "ndcg10": at10.metrics.ndcg,
-        "ndcg20": at20.metrics.ndcg,
+        "seeds": seeds,
+        "recall10": recall10.0,
+        "recall20": recall20.0,
+        "ndcg10": ndcg10.0,
+        "ndcg20": ndcg20.0,
+        "recall20_sd": recall20.1,
+        "ndcg20_sd": ndcg20.1,
         "best_peer_recall20": best_recall,
         "best_peer_ndcg20": best_ndcg,
-        "recall20_ratio": at20.metrics.recall / best_recall,
-        "ndcg20_ratio": at20.metrics.ndcg / best_ndcg,
-        "train_seconds": report.seconds,
+        "recall20_ratio": recall20.0 / best_recall,
+        "ndcg20_ratio": ndcg20.0 / best_ndcg,
+        "train_seconds": train_seconds.0,
         "lightgcn_train_seconds": lightgcn_s,
-        "epochs": report.epochs,
-        "best_epoch": report.best_epoch,
-        "val_ndcg20": report.val_ndcg,
+        "epochs": first.report.epochs,
+        "best_epoch": first.report.best_epoch,
+        "val_ndcg20": first.report.val_ndcg,
+        "per_seed": per_seed,
         "peak_rss_mb": peak_rss_mb(),
         "with": with,
         "machine": machine,
     });
     println!("{json}");
     Ok(())
+}
+
+/// One quality run: a fresh database, LOAD, TRAIN, EVAL at 20 and at 10.
+struct QualityRun {
+    report: gnnrec_engine::TrainReport,
+    at20: gnnrec_engine::EvalReport,
+    at10: gnnrec_engine::EvalReport,
+    score_seconds: f64,
+}
+
+fn quality_run(
+    data: &Path,
+    train_file: &str,
+    test_file: &str,
+    config: &gnnrec_engine::TrainConfig,
+    path: &Path,
+) -> Result<QualityRun> {
+    let db = Database::open(path, Options::default()).map_err(|e| e.to_string())?;
+    db.create_type("view", 0.5).map_err(|e| e.to_string())?;
+    db.load_csv(data.join(train_file), |_| {}).map_err(|e| e.to_string())?;
+    let report = db
+        .train(config, |e| {
+            eprintln!(
+                "seed {}  epoch {:>3}  loss {:.4}  val ndcg@20 {:.4}  {:.1}s",
+                config.seed, e.epoch, e.loss, e.val_ndcg, e.seconds
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let at20 = db.evaluate(data.join(test_file), 20, Some("like")).map_err(|e| e.to_string())?;
+    let score_seconds = started.elapsed().as_secs_f64();
+    let at10 = db.evaluate(data.join(test_file), 10, Some("like")).map_err(|e| e.to_string())?;
+    Ok(QualityRun { report, at20, at10, score_seconds })
+}
+
+/// Mean and sample standard deviation (0 for a single value).
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
 }
 
 /// Peak resident set size of this process, from /proc (Linux).
