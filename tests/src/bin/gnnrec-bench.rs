@@ -28,9 +28,13 @@
 //!   replays MovieLens in time order: TRAIN on the first 60% of edges, stream the rest in 4
 //!   blocks through ADD, EVAL each block (Recall/NDCG@20, likes) before it arrives under
 //!   three policies: no update, the worker (SYNC after each block; W runs, default 3, the
-//!   median run compared: its rounds fall by timing), a full TRAIN at each boundary; plus ADD-to-RECOMMEND latency, the worker's CPU seconds against the
-//!   retrains', and ingest with the worker on and off (the streamed edges into copies of the
-//!   trained database, R alternating runs each, default 5, medians compared).
+//!   median run compared: its rounds fall by timing), a full TRAIN at each boundary; and,
+//!   while each block streams, before every like of a user and item the database holds,
+//!   whether the item is in that user's RECOMMEND TOP 20 EXCLUDE SEEN (thousands of
+//!   likes, where the block EVAL has only the few users a block shares with the past);
+//!   plus ADD-to-RECOMMEND latency, the worker's CPU seconds against the retrains', and
+//!   ingest with the worker on and off (the streamed edges into copies of the trained
+//!   database, R alternating runs each, default 5, medians compared).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -944,6 +948,8 @@ fn freshness(args: &[String]) -> Result<()> {
         Ok(path)
     };
     let initial = write("initial.csv", &rows[..cut])?;
+    let initial_users: std::collections::HashSet<&str> = rows[..cut].iter().map(|r| r.0.as_str()).collect();
+    let initial_items: std::collections::HashSet<&str> = rows[..cut].iter().map(|r| r.1.as_str()).collect();
     let blocks: Vec<&[Rating]> = rows[cut..].chunks(block_len).collect();
     let block_files: Vec<PathBuf> =
         blocks.iter().enumerate().map(|(k, b)| write(&format!("block{k}.csv"), b)).collect::<Result<_>>()?;
@@ -982,15 +988,28 @@ fn freshness(args: &[String]) -> Result<()> {
         let mode = if policy == "worker" { WorkerMode::On } else { WorkerMode::Off };
         let name = format!("{policy}-{run}");
         let db = open_copy(&name, mode)?;
-        let (mut recall, mut ndcg, mut update_seconds, mut retrain_cpu) =
-            (Vec::new(), Vec::new(), 0.0f64, 0.0f64);
+        let (mut recall, mut ndcg, mut eval_users, mut update_seconds, mut retrain_cpu) =
+            (Vec::new(), Vec::new(), Vec::new(), 0.0f64, 0.0f64);
+        let (mut known_users, mut known_items) = (initial_users.clone(), initial_items.clone());
+        let mut next_hits: Vec<(usize, usize)> = Vec::new();
         for (k, block) in blocks.iter().enumerate() {
             let m = db.evaluate(&block_files[k], 20, Some("like")).map_err(e)?;
             recall.push(m.metrics.recall);
             ndcg.push(m.metrics.ndcg);
+            eval_users.push(m.users);
+            let (mut hits, mut asked) = (0, 0);
             for (n, (u, i, t, w, ts)) in block.iter().enumerate() {
+                // Before each like of a user and an item the database already holds: is the
+                // item among the user's RECOMMEND TOP 20 EXCLUDE SEEN right now?
+                if t == "like" && known_users.contains(u.as_str()) && known_items.contains(i.as_str()) {
+                    let r = db.recommend(u, 20, true, Some("like")).map_err(e)?;
+                    asked += 1;
+                    hits += usize::from(r.items.iter().any(|x| &x.item == i));
+                }
                 db.add(&Interaction::new(u.as_str(), t.as_str(), i.as_str()).weight(*w).at(*ts))
                     .map_err(e)?;
+                known_users.insert(u.as_str());
+                known_items.insert(i.as_str());
                 if policy == "worker" && n % 50 == 0 {
                     // The ADD is acknowledged: how long until this user's RECOMMEND shows it?
                     let acked = Instant::now();
@@ -1012,6 +1031,7 @@ fn freshness(args: &[String]) -> Result<()> {
                 _ => {}
             }
             update_seconds += started.elapsed().as_secs_f64();
+            next_hits.push((hits, asked));
         }
         let status = db.worker_status().map_err(e)?;
         let busy = status.as_ref().map_or(0.0, |s| s.busy_seconds);
@@ -1027,6 +1047,11 @@ fn freshness(args: &[String]) -> Result<()> {
             "run": run,
             "recall20": recall,
             "ndcg20": ndcg,
+            "eval_users": eval_users,
+            "next_hit20": next_hits.iter().map(|&(h, n)| h as f64 / n.max(1) as f64).collect::<Vec<_>>(),
+            "next_asked": next_hits.iter().map(|&(_, n)| n).collect::<Vec<_>>(),
+            "mean_next_hit20": next_hits.iter().map(|h| h.0).sum::<usize>() as f64
+                / next_hits.iter().map(|h| h.1).sum::<usize>().max(1) as f64,
             "mean_recall20": recall.iter().sum::<f64>() / recall.len() as f64,
             "mean_ndcg20": ndcg.iter().sum::<f64>() / ndcg.len() as f64,
             "update_seconds": if policy == "worker" { busy } else { update_seconds },
@@ -1109,6 +1134,46 @@ fn freshness(args: &[String]) -> Result<()> {
     let compute_ratio = f(worker, "update_cpu_seconds") / f(retrain, "update_cpu_seconds");
     let wall_ratio = f(worker, "update_seconds") / f(retrain, "update_seconds");
     println!(
+        "block EVAL users per block (users of the block the database already held): {}",
+        none["eval_users"].as_array().map_or(String::new(), |v| v
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" "))
+    );
+    println!(
+        "{:<10} {:>40} {:>10}   (before each streamed like of a user and item the database holds: is the item in RECOMMEND TOP 20 EXCLUDE SEEN?)",
+        "policy", "next like in top 20, per block", "overall"
+    );
+    for r in &results {
+        let hits = r["next_hit20"].as_array().map_or(String::new(), |v| {
+            v.iter().map(|x| format!("{:.4}", x.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(" ")
+        });
+        println!(
+            "{:<10} {:>40} {:>10.4}",
+            match r["policy"].as_str().unwrap_or("") {
+                "worker" => format!("worker #{}", r["run"].as_u64().unwrap_or(0) + 1),
+                other => other.to_owned(),
+            },
+            hits,
+            f(r, "mean_next_hit20")
+        );
+    }
+    let asked: Vec<u64> =
+        none["next_asked"].as_array().map_or(Vec::new(), |v| v.iter().filter_map(|x| x.as_u64()).collect());
+    let mut next_workers: Vec<f64> =
+        results[1..results.len() - 1].iter().map(|w| f(w, "mean_next_hit20")).collect();
+    next_workers.sort_by(f64::total_cmp);
+    let next_worker = next_workers[(next_workers.len() - 1) / 2];
+    let next_ratio = next_worker / f(retrain, "mean_next_hit20");
+    println!(
+        "next like in top 20 ({} likes asked: {:?} per block): worker (median run) {next_worker:.4} / retrain {:.4} = x{next_ratio:.3}; none {:.4}",
+        asked.iter().sum::<u64>(),
+        asked,
+        f(retrain, "mean_next_hit20"),
+        f(none, "mean_next_hit20")
+    );
+    println!(
         "worker runs' mean Recall@20, sorted: {}; the median run is compared",
         worker_recalls.iter().map(|r| format!("{r:.4}")).collect::<Vec<_>>().join(" ")
     );
@@ -1141,6 +1206,8 @@ fn freshness(args: &[String]) -> Result<()> {
             "bench": "freshness",
             "policies": results,
             "worker_runs_mean_recall20": worker_recalls,
+            "worker_runs_next_hit20": next_workers,
+            "next_hit20_ratio_worker_retrain": next_ratio,
             "recall_ratio_worker_retrain": recall_ratio,
             "compute_ratio_worker_retrain": compute_ratio,
             "wall_ratio_worker_retrain": wall_ratio,
