@@ -206,6 +206,17 @@ impl Database {
                     }
                 }
             }
+            "worker.epochs" => {
+                settings.epochs = match value {
+                    SettingValue::Int(n) if (1..=100).contains(n) => *n as usize,
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "worker.epochs is a number of passes from 1 to 100, not {}",
+                            other_value(value)
+                        )))
+                    }
+                }
+            }
             "worker.interval" => {
                 settings.interval = word.as_deref().and_then(parse_interval).ok_or_else(|| {
                     Error::Invalid(format!(
@@ -220,6 +231,7 @@ impl Database {
         let shown = match key {
             "worker" => settings.mode.to_string(),
             "worker.batch" => settings.batch.to_string(),
+            "worker.epochs" => settings.epochs.to_string(),
             _ => format!("{:?}", settings.interval),
         };
         Ok(Output::message(format!("{key} = {shown}")))
@@ -339,6 +351,7 @@ impl Database {
                     vec!["busy_seconds".into(), w.busy_seconds.into()],
                     vec!["cpu_seconds".into(), w.cpu_seconds.into()],
                     vec!["batch".into(), w.settings.batch.into()],
+                    vec!["epochs".into(), (w.settings.epochs as u64).into()],
                     vec!["interval".into(), format!("{:?}", w.settings.interval).into()],
                     vec!["last_error".into(), w.last_error.unwrap_or_default().into()],
                 ];

@@ -60,7 +60,9 @@ pub use serving::{
     EXACT_BELOW, MAX_K,
 };
 pub use training::{EpochReport, EvalReport, Score, TrainConfig, TrainReport};
-pub use worker::{WorkerMode, WorkerSettings, WorkerStatus, FULL_RETRAIN_ROUNDS, SYNC_TIMEOUT};
+pub use worker::{
+    WorkerMode, WorkerSettings, WorkerStatus, DEFAULT_ROUND_EPOCHS, FULL_RETRAIN_ROUNDS, SYNC_TIMEOUT,
+};
 
 /// The query language, re-exported so that a program needs only this crate.
 pub use gnnrec_query as query;

@@ -263,11 +263,11 @@ impl Database {
         })
     }
 
-    /// One round of the background worker: fine-tunes the current model for one epoch on
-    /// the target edges added since it was trained, mixed with `replay` times as many older
-    /// ones drawn at random (so that old preferences are not forgotten), and publishes it as
-    /// the next version. `None` when nothing was added since.
-    pub(crate) fn fine_tune(&self, replay: usize) -> Result<Option<TrainReport>> {
+    /// One round of the background worker: fine-tunes the current model for `epochs` passes
+    /// over the target edges added since it was trained, mixed with `replay` times as many
+    /// older ones drawn at random (so that old preferences are not forgotten), and publishes
+    /// it as the next version. `None` when nothing was added since.
+    pub(crate) fn fine_tune(&self, replay: usize, epochs: usize) -> Result<Option<TrainReport>> {
         let _one_writer = self.training.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         let snapshot = self.snapshot()?;
@@ -310,7 +310,7 @@ impl Database {
             let epoch = snapshot.report.epochs as usize + 1;
             Trainer::resume(&full, model, seed).run(
                 examples.clone(),
-                1,
+                epochs.max(1),
                 epoch,
                 model.targets.clone(),
                 &mut |r| loss = r.loss,
@@ -323,7 +323,7 @@ impl Database {
             edges: edges.len(),
             examples: examples.len(),
             validation_edges: 0,
-            epochs: snapshot.report.epochs as usize + 1,
+            epochs: snapshot.report.epochs as usize + epochs.max(1),
             best_epoch: snapshot.report.best_epoch as usize,
             loss,
             val_ndcg: snapshot.report.val_ndcg,

@@ -10,7 +10,8 @@ Statements end with ';' and may span lines; '--' starts a comment. For example:
   CREATE TYPE view WEIGHT 0.1;
   SHOW STATS;  SHOW TYPES;  SHOW MODEL;  SHOW WORKER;  SHOW USER alice;  SHOW ITEM sku-1;
   SET durability = full;                 -- or wal
-  SET worker = on;                       -- or off, manual; worker.batch = 1000, worker.interval = 5s
+  SET worker = on;                       -- or off, manual; worker.batch = 1000, worker.interval = 5s,
+                                         -- worker.epochs = 3
   SYNC;                                  -- wait until the model is trained through every edge
   TRAIN [EPOCHS 20] [WITH dim = 64, loss = hinge, ...];
   SCORE alice sku-1 [FOR like];

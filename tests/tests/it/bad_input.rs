@@ -117,6 +117,8 @@ fn errors_name_the_offender() {
     assert_eq!(msg("SYNC"), "no model yet: run TRAIN first");
     assert_eq!(msg("SET worker = maybe"), "worker is 'on', 'off' or 'manual', not 'maybe'");
     assert!(msg("SET worker.batch = 0").starts_with("worker.batch is a number of edges above 0"));
+    assert!(msg("SET worker.epochs = 0").starts_with("worker.epochs is a number of passes from 1 to 100"));
+    assert!(msg("SET worker.epochs = fast").starts_with("worker.epochs is a number of passes from 1 to 100"));
     assert!(msg("SET worker.interval = 5h").starts_with("worker.interval is a duration"));
     assert!(msg("SET worker.interval = 0s").starts_with("worker.interval is a duration"));
     assert!(msg("ADD alice click").contains("line 1, column"));

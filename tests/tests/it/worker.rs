@@ -103,6 +103,23 @@ fn with_the_worker_off_nothing_changes_until_it_is_on() {
     assert_eq!(stats.trained_through, stats.events);
 }
 
+/// SET worker.epochs reaches the rounds: a round of two passes adds two epochs to the model.
+#[test]
+fn a_round_makes_as_many_passes_as_worker_epochs_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = trained(dir.path(), WorkerMode::Manual);
+    let epochs = |db: &Database| db.model_report().unwrap().unwrap().epochs;
+    let before = epochs(&db);
+    let out = db.execute("SET worker.epochs = 2").unwrap();
+    assert_eq!(out[0].summary, "worker.epochs = 2");
+    let shown = db.execute("SHOW WORKER").unwrap();
+    let row = shown[0].rows.iter().find(|r| r[0].to_string() == "epochs").expect("an epochs row");
+    assert_eq!(row[1].to_string(), "2");
+    db.add(&Interaction::new("someone", "like", "i1")).unwrap();
+    db.execute("SYNC").unwrap();
+    assert_eq!(epochs(&db), before + 2);
+}
+
 #[test]
 fn the_worker_catches_up_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
