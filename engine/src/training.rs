@@ -302,6 +302,7 @@ impl Database {
         examples
             .extend(rand::seq::index::sample(&mut rng, older.len(), replayed).into_iter().map(|i| older[i]));
         let mut loss = 0.0;
+        let passes = epochs.max(1);
         let tuned = if examples.is_empty() {
             // Only non-target edges arrived: nothing to learn from, but their users and
             // items are embedded from the new graph and the version records how far it got.
@@ -310,7 +311,7 @@ impl Database {
             let epoch = snapshot.report.epochs as usize + 1;
             Trainer::resume(&full, model, seed).run(
                 examples.clone(),
-                epochs.max(1),
+                passes,
                 epoch,
                 model.targets.clone(),
                 &mut |r| loss = r.loss,
@@ -323,7 +324,7 @@ impl Database {
             edges: edges.len(),
             examples: examples.len(),
             validation_edges: 0,
-            epochs: snapshot.report.epochs as usize + epochs.max(1),
+            epochs: snapshot.report.epochs as usize + passes,
             best_epoch: snapshot.report.best_epoch as usize,
             loss,
             val_ndcg: snapshot.report.val_ndcg,

@@ -11,9 +11,8 @@
 //! 2. once `batch` edges have arrived since the model's `trained_through`, or `interval`
 //!    has passed with at least one, runs a round ([`Database::fine_tune`]): `epochs`
 //!    passes (default [`DEFAULT_ROUND_EPOCHS`]) over the new target edges plus a replay
-//!    sample of older ones, published as the next
-//!    model version like TRAIN publishes (index saved, then model, embeddings and
-//!    `trained_through` in one batch). After [`FULL_RETRAIN_ROUNDS`] rounds, or once the
+//!    sample of older ones, published as the next model version like TRAIN publishes
+//!    (index saved, then model, embeddings and `trained_through` in one batch). After [`FULL_RETRAIN_ROUNDS`] rounds, or once the
 //!    event log has doubled since the last full TRAIN, the round is a full TRAIN with the
 //!    model's settings instead: fine-tuning only ever sees new edges and a sample of old
 //!    ones, new users and items start from random rows, and the validation-based early

@@ -1093,6 +1093,16 @@ fn freshness(args: &[String]) -> Result<()> {
     let (on_rate, off_rate) = (percentile(&ingest_on, 0.5), percentile(&ingest_off, 0.5));
     let ingest_ratio = on_rate / off_rate;
     let f = |r: &serde_json::Value, key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+    // A per-block list of figures, and a policy's name with its run.
+    let list = |r: &serde_json::Value, key: &str| {
+        r[key].as_array().map_or(String::new(), |v| {
+            v.iter().map(|x| format!("{:.4}", x.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(" ")
+        })
+    };
+    let label = |r: &serde_json::Value| match r["policy"].as_str().unwrap_or("") {
+        "worker" => format!("worker #{}", r["run"].as_u64().unwrap_or(0) + 1),
+        other => other.to_owned(),
+    };
     let machine = machine();
     println!(
         "freshness on MovieLens: first {cut} edges by time trained, then {} edges in {} blocks; {machine}",
@@ -1104,22 +1114,11 @@ fn freshness(args: &[String]) -> Result<()> {
         "policy", "Recall@20 per block", "NDCG@20 per block", "mean R@20", "mean N@20"
     );
     for r in &results {
-        let list = |key: &str| {
-            r[key].as_array().map_or(String::new(), |v| {
-                v.iter()
-                    .map(|x| format!("{:.4}", x.as_f64().unwrap_or(f64::NAN)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-        };
         println!(
             "{:<10} {:>40} {:>40} {:>10.4} {:>10.4}",
-            match r["policy"].as_str().unwrap_or("") {
-                "worker" => format!("worker #{}", r["run"].as_u64().unwrap_or(0) + 1),
-                other => other.to_owned(),
-            },
-            list("recall20"),
-            list("ndcg20"),
+            label(r),
+            list(r, "recall20"),
+            list(r, "ndcg20"),
             f(r, "mean_recall20"),
             f(r, "mean_ndcg20")
         );
@@ -1146,18 +1145,7 @@ fn freshness(args: &[String]) -> Result<()> {
         "policy", "next like in top 20, per block", "overall"
     );
     for r in &results {
-        let hits = r["next_hit20"].as_array().map_or(String::new(), |v| {
-            v.iter().map(|x| format!("{:.4}", x.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(" ")
-        });
-        println!(
-            "{:<10} {:>40} {:>10.4}",
-            match r["policy"].as_str().unwrap_or("") {
-                "worker" => format!("worker #{}", r["run"].as_u64().unwrap_or(0) + 1),
-                other => other.to_owned(),
-            },
-            hits,
-            f(r, "mean_next_hit20")
-        );
+        println!("{:<10} {:>40} {:>10.4}", label(r), list(r, "next_hit20"), f(r, "mean_next_hit20"));
     }
     let asked: Vec<u64> =
         none["next_asked"].as_array().map_or(Vec::new(), |v| v.iter().filter_map(|x| x.as_u64()).collect());
