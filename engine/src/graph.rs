@@ -14,7 +14,8 @@ pub struct Adjacency {
     /// How strongly the edge speaks for a preference, before the model's type weights;
     /// see [`edge_strengths`].
     pub strength: Vec<f32>,
-    /// The edge's place in its user's history, oldest first (see [`edge_strengths`]).
+    /// The edge's place in its user's history, oldest first (see [`edge_strengths`]). Kept
+    /// on the user side only: the item side's is empty, as nothing reads it there.
     pub rank: Vec<u32>,
 }
 
@@ -109,7 +110,9 @@ impl Graph {
         let rows = edges.iter().zip(strength.iter().zip(&rank));
         let by_user =
             Adjacency::build(users, rows.clone().map(|(e, (&s, &r))| (e.user, e.item, e.edge_type, s, r)));
-        let by_item = Adjacency::build(items, rows.map(|(e, (&s, &r))| (e.item, e.user, e.edge_type, s, r)));
+        let mut by_item =
+            Adjacency::build(items, rows.map(|(e, (&s, &r))| (e.item, e.user, e.edge_type, s, r)));
+        by_item.rank = Vec::new();
         Graph { users, items, by_user, by_item }
     }
 }
