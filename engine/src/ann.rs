@@ -756,6 +756,7 @@ impl AnnIndex {
     }
 
     /// True when no live item is indexed.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }

@@ -23,11 +23,20 @@ pub struct Options {
     /// Whether the background worker keeps the model fresh (on by default); `SET worker`
     /// changes it later.
     pub worker: WorkerMode,
+    /// The smallest catalogue (items with a vector) that TRAIN and worker rounds build and
+    /// save an item index for. Below it the planner scores every item anyway, so the index
+    /// would go unused: it is built in memory only when a query asks for it
+    /// (`Strategy::Index`). Default [`EXACT_BELOW`](crate::EXACT_BELOW); 0 always builds.
+    pub index_from: usize,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { durability: Durability::default(), worker: WorkerMode::On }
+        Options {
+            durability: Durability::default(),
+            worker: WorkerMode::On,
+            index_from: crate::serving::EXACT_BELOW,
+        }
     }
 }
 
@@ -172,6 +181,8 @@ pub struct Database {
     worker: Option<WorkerCell>,
     /// Every published model version, for subscribers (`AsyncDatabase::versions`).
     pub(crate) versions: Arc<tokio::sync::watch::Sender<u64>>,
+    /// `Options::index_from`.
+    pub(crate) index_from: usize,
 }
 
 /// The worker as the user's handle holds it: settings for the session, and the thread once
@@ -198,6 +209,7 @@ impl Database {
                 settings: Mutex::new(WorkerSettings { mode: options.worker, ..WorkerSettings::default() }),
                 running: Mutex::new(None),
             }),
+            index_from: options.index_from,
         };
         db.start_worker()?;
         Ok(db)
@@ -213,6 +225,7 @@ impl Database {
             training: self.training.clone(),
             worker: None,
             versions: self.versions.clone(),
+            index_from: self.index_from,
         }
     }
 

@@ -11,6 +11,10 @@
 //! The index is saved under the database directory, in `index/v<version>`, before the
 //! model version is committed, so a committed model always has its index on disk unless
 //! the disk lost it; a missing or damaged index is rebuilt (and saved again) at load.
+//! A catalogue smaller than `Options::index_from` (by default [`EXACT_BELOW`], where the
+//! planner starts to use the index) gets no index at TRAIN, in worker rounds or at load:
+//! every query scores it exactly, and the first query that asks for the index builds it
+//! in memory.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,9 +34,13 @@ use crate::{Database, Error, Result};
 /// The largest k RECOMMEND and SIMILAR accept.
 pub const MAX_K: usize = 10_000;
 
-/// Below this many items the planner scores every item: a pass over that many vectors costs
-/// less than a graph search (the `serve` benchmark on MovieLens, 7,516 items of 64
-/// dimensions: exact p50 0.23 ms against 0.36 ms through the index).
+/// Below this many items the planner scores every item, and TRAIN builds no index (see
+/// `Options::index_from`). The `serve` benchmark on MovieLens (7,516 items of 64
+/// dimensions, 2 cores) once measured exact p50 0.23 ms against 0.36 ms through the index;
+/// with the binaries on mimalloc it measures 0.21 ms against 0.12 ms (p99 0.61 against
+/// 0.57). Exact scoring stays the choice there: the answers are exact (the index's
+/// recall@10 is 0.985-0.995), and the index it spares cost 1.1 s at every TRAIN and 0.3 s at
+/// every worker round, the price of ~10,000 queries' difference.
 pub const EXACT_BELOW: usize = 20_000;
 
 /// How many of the most popular items a snapshot keeps for users without edges.
@@ -126,6 +134,11 @@ pub enum IndexOrigin {
     /// Rebuilt in the background after refreshed items left too many stale points; kept
     /// in memory (the saved index is TRAIN's, and refreshed vectors are recomputed).
     Compacted { seconds: f64, rebuilds: u64 },
+    /// Not built: the catalogue is smaller than `Options::index_from`, and exact scoring
+    /// answers every query that does not ask for the index.
+    NotBuilt { index_from: usize },
+    /// Built in memory by the first query that asked for it.
+    OnDemand { seconds: f64 },
 }
 
 impl std::fmt::Display for IndexOrigin {
@@ -145,6 +158,12 @@ impl std::fmt::Display for IndexOrigin {
             IndexOrigin::Compacted { seconds, rebuilds } => {
                 write!(f, "rebuilt in the background in {seconds:.3} s (rebuild {rebuilds}, stale points)")
             }
+            IndexOrigin::NotBuilt { index_from } => {
+                write!(f, "not built: fewer than {index_from} items are scored exactly")
+            }
+            IndexOrigin::OnDemand { seconds } => {
+                write!(f, "built in {seconds:.3} s by the first query that asked")
+            }
         }
     }
 }
@@ -153,7 +172,7 @@ impl std::fmt::Display for IndexOrigin {
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexInfo {
     pub model_version: u64,
-    /// Items in the index.
+    /// Items with a vector (those in the index, when it is built).
     pub items: usize,
     /// Points superseded by refreshed vectors, filtered until the next rebuild.
     pub stale: usize,
@@ -178,7 +197,10 @@ pub const REBUILD_STALE_SHARE: f64 = 0.2;
 /// read and updated together under one lock so that a query sees them agree.
 #[derive(Debug)]
 pub(crate) struct Items {
-    pub index: AnnIndex,
+    /// `None` until a query asks for it when the catalogue is below `Options::index_from`.
+    pub index: Option<AnnIndex>,
+    /// Items with a vector: the model's and fresh ones beyond them.
+    pub count: usize,
     /// Item vectors refreshed from their current neighbourhood after TRAIN (items that
     /// arrived since, or whose users changed); they win over the model's.
     pub fresh: HashMap<NodeId, Vec<f32>>,
@@ -198,6 +220,11 @@ impl Items {
     pub(crate) fn ids<'a>(&'a self, model: &'a Model) -> impl Iterator<Item = NodeId> + 'a {
         let beyond = self.fresh.keys().copied().filter(move |&i| i as usize >= model.items);
         (0..model.items as NodeId).chain(beyond)
+    }
+
+    /// Every item's current vector, for building an index.
+    fn current_vectors(&self, model: &Model) -> Vec<(NodeId, Vec<f32>)> {
+        self.ids(model).filter_map(|i| Some((i, self.vector(model, i)?.to_vec()))).collect()
     }
 }
 
@@ -219,16 +246,24 @@ impl Snapshot {
     pub(crate) fn new(
         checkpoint: Checkpoint,
         version: u64,
-        index: AnnIndex,
+        index: Option<AnnIndex>,
         origin: IndexOrigin,
     ) -> Snapshot {
-        debug_assert_eq!(index.dim(), checkpoint.model.dim());
+        debug_assert!(index.as_ref().is_none_or(|index| index.dim() == checkpoint.model.dim()));
+        let count = item_count(&checkpoint.model);
         Snapshot {
             version,
             model: checkpoint.model,
             report: checkpoint.report,
             popular: checkpoint.popular,
-            items: RwLock::new(Items { index, fresh: HashMap::new(), replay: None, origin, rebuilds: 0 }),
+            items: RwLock::new(Items {
+                index,
+                count,
+                fresh: HashMap::new(),
+                replay: None,
+                origin,
+                rebuilds: 0,
+            }),
             tombstones: RwLock::new(HashSet::new()),
             rebuilding: AtomicBool::new(false),
         }
@@ -254,14 +289,21 @@ impl Snapshot {
         let needs_rebuild = {
             let mut items = self.write_items();
             for (id, vector) in vectors {
-                items.index.insert(id, &vector)?;
+                if let Some(index) = &mut items.index {
+                    index.insert(id, &vector)?;
+                }
+                if items.vector(&self.model, id).is_none() {
+                    items.count += 1;
+                }
                 items.fresh.insert(id, vector);
                 if let Some(replay) = &mut items.replay {
                     replay.push(id);
                 }
             }
-            let points = items.index.len() + items.index.stale();
-            items.index.stale() as f64 > REBUILD_STALE_SHARE * points as f64
+            items.index.as_ref().is_some_and(|index| {
+                let points = index.len() + index.stale();
+                index.stale() as f64 > REBUILD_STALE_SHARE * points as f64
+            })
         };
         if needs_rebuild && !self.rebuilding.swap(true, Ordering::AcqRel) {
             let snapshot = Arc::clone(self);
@@ -282,12 +324,13 @@ impl Snapshot {
         let started = Instant::now();
         let (vectors, params): (Vec<(NodeId, Vec<f32>)>, AnnParams) = {
             let mut items = self.write_items();
+            let Some(params) = items.index.as_ref().map(|index| *index.params()) else {
+                drop(items);
+                self.rebuilding.store(false, Ordering::Release);
+                return;
+            };
             items.replay = Some(Vec::new());
-            let vectors = items
-                .ids(&self.model)
-                .filter_map(|i| Some((i, items.vector(&self.model, i)?.to_vec())))
-                .collect();
-            (vectors, *items.index.params())
+            (items.current_vectors(&self.model), params)
         };
         let refs: Vec<(u32, &[f32])> = vectors.iter().map(|(i, v)| (*i, v.as_slice())).collect();
         // Built as the index it replaces was.
@@ -301,7 +344,7 @@ impl Snapshot {
             });
             // On an error the old index stays: it is complete, only slower.
             if replayed.is_ok() {
-                items.index = index;
+                items.index = Some(index);
                 items.rebuilds += 1;
                 items.origin = IndexOrigin::Compacted {
                     seconds: started.elapsed().as_secs_f64(),
@@ -311,6 +354,23 @@ impl Snapshot {
         }
         drop(items);
         self.rebuilding.store(false, Ordering::Release);
+    }
+
+    /// Builds the index of a catalogue that has none yet (below `Options::index_from`),
+    /// from the current vectors, under the write lock: queries wait for it once.
+    pub(crate) fn ensure_index(&self) -> Result<()> {
+        if self.read_items().index.is_some() {
+            return Ok(());
+        }
+        let mut items = self.write_items();
+        if items.index.is_none() {
+            let started = Instant::now();
+            let vectors = items.current_vectors(&self.model);
+            let refs: Vec<(u32, &[f32])> = vectors.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+            items.index = Some(AnnIndex::build(self.model.dim(), &refs, &AnnParams::for_items(refs.len()))?);
+            items.origin = IndexOrigin::OnDemand { seconds: started.elapsed().as_secs_f64() };
+        }
+        Ok(())
     }
 
     /// Whether a background rebuild is running.
@@ -327,6 +387,11 @@ pub(crate) fn build_index(model: &Model, round: bool) -> Result<AnnIndex> {
         (0..model.items as NodeId).filter_map(|i| Some((i, model.item_vector(i)?))).collect();
     let params = if round { AnnParams::default() } else { AnnParams::for_items(items.len()) };
     Ok(AnnIndex::build(model.dim(), &items, &params)?)
+}
+
+/// How many items of a model have a vector: what its index would hold.
+pub(crate) fn item_count(model: &Model) -> usize {
+    (0..model.items as NodeId).filter(|&i| model.item_vector(i).is_some()).count()
 }
 
 /// Where the index of a model version lives.
@@ -413,14 +478,18 @@ impl Database {
         let checkpoint = Checkpoint::decode(version, &bytes)?;
         let started = Instant::now();
         let dir = index_dir(self.store.path(), version);
-        let (index, origin) = match AnnIndex::load(&dir, version) {
-            Ok(index) => (index, IndexOrigin::Loaded { seconds: started.elapsed().as_secs_f64() }),
-            Err(why) => {
-                let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
-                let seconds = started.elapsed().as_secs_f64();
-                // Saving again is best effort: the index in memory is complete either way.
-                let saved = save_index(self.store.path(), version, &index).is_ok();
-                (index, IndexOrigin::Rebuilt { seconds, why: why.to_string(), saved })
+        let (index, origin) = if item_count(&checkpoint.model) < self.index_from {
+            (None, IndexOrigin::NotBuilt { index_from: self.index_from })
+        } else {
+            match AnnIndex::load(&dir, version) {
+                Ok(index) => (Some(index), IndexOrigin::Loaded { seconds: started.elapsed().as_secs_f64() }),
+                Err(why) => {
+                    let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    // Saving again is best effort: the index in memory is complete either way.
+                    let saved = save_index(self.store.path(), version, &index).is_ok();
+                    (Some(index), IndexOrigin::Rebuilt { seconds, why: why.to_string(), saved })
+                }
             }
         };
         let snapshot = Arc::new(Snapshot::new(checkpoint, version, index, origin));
@@ -480,14 +549,15 @@ impl Database {
             .map(|entries| entries.filter_map(|e| Some(e.ok()?.metadata().ok()?.len())).sum())
             .unwrap_or(0);
         let items = snapshot.read_items();
+        let index = items.index.as_ref();
         Ok(IndexInfo {
             model_version: snapshot.version,
-            items: items.index.len(),
-            stale: items.index.stale(),
-            overflow: items.index.overflow(),
+            items: items.count,
+            stale: index.map_or(0, AnnIndex::stale),
+            overflow: index.map_or(0, AnnIndex::overflow),
             fresh: items.fresh.len(),
             rebuilding: snapshot.is_rebuilding(),
-            memory_bytes: items.index.memory_bytes(),
+            memory_bytes: index.map_or(0, AnnIndex::memory_bytes),
             disk_bytes,
             origin: items.origin.clone(),
         })
@@ -528,7 +598,7 @@ impl Database {
         let u = self.store.require_node(NodeKind::User, user)?;
         let t = self.target_index(&snapshot, options.target.as_deref())?;
         let edges = self.store.neighbours(NodeKind::User, u, None)?;
-        let items = snapshot.read_items().index.len();
+        let items = snapshot.read_items().count;
         if edges.is_empty() {
             let plan = Plan {
                 method: Method::Popular,
@@ -590,10 +660,10 @@ impl Database {
 
     /// Chooses between the index and exact scoring.
     fn plan(&self, query: &Query<'_>, strategy: Strategy, ef: Option<usize>) -> Plan {
-        let items = query.snapshot.read_items().index.len();
+        let items = query.snapshot.read_items().count;
         let excluded = query.excluded.len();
         let ef = ef.unwrap_or_else(|| AnnParams::default().ef_search).max(query.k);
-        let empty = query.snapshot.read_items().index.is_empty();
+        let empty = items == 0;
         let (method, reason) = match strategy {
             Strategy::Auto if empty => (Method::Exact, "no item has a vector".to_owned()),
             Strategy::Index => (Method::Index { ef }, "asked for".to_owned()),
@@ -618,6 +688,7 @@ impl Database {
     fn answer(&self, query: &Query<'_>, mut plan: Plan) -> Result<Recommendations> {
         let version = query.snapshot.version;
         if let Method::Index { ef } = plan.method {
+            query.snapshot.ensure_index()?;
             if let Some(items) = self.search_index(query, ef)? {
                 return Ok(Recommendations { items, model_version: version, plan });
             }
@@ -661,8 +732,9 @@ impl Database {
                 let tombstones = snapshot.tombstones.read().unwrap_or_else(|e| e.into_inner());
                 let allow = |id: u32| !query.excluded.contains(&id) && !tombstones.contains(&id);
                 let excluded = query.excluded.iter().filter(|&&i| items.vector(&snapshot.model, i).is_some());
-                let available = items.index.len().saturating_sub(excluded.count());
-                (items.index.search(&query.vector, query.k, ef, &allow), available)
+                let Some(index) = &items.index else { return Ok(None) };
+                let available = index.len().saturating_sub(excluded.count());
+                (index.search(&query.vector, query.k, ef, &allow), available)
             };
             let (named, buried) = self.name_items(snapshot, &hits)?;
             if named.len() >= query.k {

@@ -17,7 +17,8 @@ use crate::metrics::{rank_user, MetricTotals, Metrics};
 use crate::model::train::{Example, Trainer, Validation};
 use crate::model::{dot, Loss, Model, Sampler, MAX_TYPES};
 use crate::serving::{
-    build_index, most_popular, not_placed, remove_other_indexes, save_index, IndexOrigin, Snapshot,
+    build_index, item_count, most_popular, not_placed, remove_other_indexes, save_index, IndexOrigin,
+    Snapshot,
 };
 
 pub use crate::model::train::EpochReport;
@@ -381,13 +382,18 @@ impl Database {
         let popular = most_popular((0..items as NodeId).map(|i| full.by_item.degree(i) as u32));
         let checkpoint = Checkpoint { model, report: report.clone(), popular };
         let bytes = checkpoint.encode()?;
-        // The index is on disk before the model version that owns it is committed.
-        let indexing = Instant::now();
-        let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
-        let build_seconds = indexing.elapsed().as_secs_f64();
-        save_index(self.store.path(), version, &index)?;
-        let save_seconds = indexing.elapsed().as_secs_f64() - build_seconds;
-        let index_origin = IndexOrigin::Built { build_seconds, save_seconds };
+        // The index is on disk before the model version that owns it is committed; a
+        // catalogue the planner scores exactly gets none.
+        let (index, index_origin) = if item_count(&checkpoint.model) < self.index_from {
+            (None, IndexOrigin::NotBuilt { index_from: self.index_from })
+        } else {
+            let indexing = Instant::now();
+            let index = build_index(&checkpoint.model, checkpoint.report.rounds > 0)?;
+            let build_seconds = indexing.elapsed().as_secs_f64();
+            save_index(self.store.path(), version, &index)?;
+            let save_seconds = indexing.elapsed().as_secs_f64() - build_seconds;
+            (Some(index), IndexOrigin::Built { build_seconds, save_seconds })
+        };
         self.store.commit_training(&TrainingCommit {
             model_version: version,
             checkpoint: &bytes,

@@ -16,11 +16,17 @@ const _: () = {
 };
 
 /// A database of ~300 items and ~1,500 users from the seeded generator, trained briefly.
+/// The catalogue is below `Options::index_from`: its index is built on the first query
+/// that asks for it.
 fn trained(dir: &Path) -> Database {
+    trained_with(dir, quiet())
+}
+
+fn trained_with(dir: &Path, options: Options) -> Database {
     let cfg = SynthConfig::for_edges(30_000, 3);
     let csv = dir.join("events.csv");
     synth::write_csv(&cfg, std::fs::File::create(&csv).unwrap()).unwrap();
-    let db = Database::open(dir.join("db"), quiet()).unwrap();
+    let db = Database::open(dir.join("db"), options).unwrap();
     db.load_csv(&csv, |_| {}).unwrap();
     db.train(&config(), |_| {}).unwrap();
     db
@@ -116,7 +122,9 @@ fn deleted_items_disappear_at_once() {
 #[test]
 fn restart_gives_identical_results_and_a_damaged_index_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
-    let db = trained(dir.path());
+    // index_from 0: TRAIN builds and saves the index of even this small catalogue.
+    let eager = || Options { index_from: 0, ..quiet() };
+    let db = trained_with(dir.path(), eager());
     let users = active_users(&db, 30);
     let answers = |db: &Database| -> Vec<Vec<String>> {
         users.iter().map(|u| names(db, u, &options(10, Strategy::Index))).collect()
@@ -125,7 +133,7 @@ fn restart_gives_identical_results_and_a_damaged_index_is_rebuilt() {
     assert!(matches!(db.index_info().unwrap().origin, IndexOrigin::Built { .. }));
     drop(db);
 
-    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
+    let db = Database::open(dir.path().join("db"), eager()).unwrap();
     assert_eq!(answers(&db), before);
     assert!(matches!(db.index_info().unwrap().origin, IndexOrigin::Loaded { .. }));
     drop(db);
@@ -137,7 +145,7 @@ fn restart_gives_identical_results_and_a_damaged_index_is_rebuilt() {
         bytes[middle] ^= 0x5a;
         std::fs::write(&entry, bytes).unwrap();
     }
-    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
+    let db = Database::open(dir.path().join("db"), eager()).unwrap();
     let info = db.index_info().unwrap();
     assert!(matches!(info.origin, IndexOrigin::Rebuilt { saved: true, .. }), "{:?}", info.origin);
     let exact: Vec<Vec<String>> =
@@ -146,6 +154,53 @@ fn restart_gives_identical_results_and_a_damaged_index_is_rebuilt() {
     large_ef.ef = Some(1000);
     let rebuilt: Vec<Vec<String>> = users.iter().map(|u| names(&db, u, &large_ef)).collect();
     assert_eq!(rebuilt, exact);
+}
+
+#[test]
+fn a_catalogue_the_planner_scores_exactly_gets_an_index_only_when_a_query_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = trained(dir.path());
+    let info = db.index_info().unwrap();
+    assert!(matches!(info.origin, IndexOrigin::NotBuilt { .. }), "{:?}", info.origin);
+    assert!(info.items > 0 && info.items < Options::default().index_from);
+    assert_eq!((info.memory_bytes, info.disk_bytes), (0, 0));
+    assert_eq!(saved_index_files(dir.path()), 0, "TRAIN saved an index nobody uses");
+
+    let users = active_users(&db, 20);
+    let exact: Vec<Vec<String>> =
+        users.iter().map(|u| names(&db, u, &options(10, Strategy::Exact))).collect();
+    for (user, want) in users.iter().zip(&exact) {
+        let auto = db.recommend_with(user, &options(10, Strategy::Auto)).unwrap();
+        assert_eq!(auto.plan.method, Method::Exact);
+        assert_eq!(&auto.items.into_iter().map(|r| r.item).collect::<Vec<_>>(), want);
+    }
+    assert!(matches!(db.index_info().unwrap().origin, IndexOrigin::NotBuilt { .. }));
+
+    // The first query that asks for the index builds it, in memory only.
+    let mut large_ef = options(10, Strategy::Index);
+    large_ef.ef = Some(1000);
+    let through_index: Vec<Vec<String>> = users.iter().map(|u| names(&db, u, &large_ef)).collect();
+    assert_eq!(through_index, exact);
+    let info = db.index_info().unwrap();
+    assert!(matches!(info.origin, IndexOrigin::OnDemand { .. }), "{:?}", info.origin);
+    assert!(info.memory_bytes > 0);
+    assert_eq!(saved_index_files(dir.path()), 0);
+    drop(db);
+
+    // Reopened, the catalogue is still scored exactly: nothing is rebuilt at load.
+    let db = Database::open(dir.path().join("db"), quiet()).unwrap();
+    assert!(matches!(db.index_info().unwrap().origin, IndexOrigin::NotBuilt { .. }));
+    assert_eq!(names(&db, &users[0], &options(10, Strategy::Auto)), exact[0]);
+}
+
+/// Files under the database's index directory, which may not exist.
+fn saved_index_files(dir: &Path) -> usize {
+    let index = dir.join("db").join("index");
+    if index.exists() {
+        walk(&index).len()
+    } else {
+        0
+    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
