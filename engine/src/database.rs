@@ -24,9 +24,11 @@ pub struct Options {
     /// changes it later.
     pub worker: WorkerMode,
     /// The smallest catalogue (items with a vector) that TRAIN and worker rounds build and
-    /// save an item index for. Below it the planner scores every item anyway, so the index
-    /// would go unused: it is built in memory only when a query asks for it
-    /// (`Strategy::Index`). Default [`EXACT_BELOW`](crate::EXACT_BELOW); 0 always builds.
+    /// save an item index for. Below [`EXACT_BELOW`](crate::EXACT_BELOW), the default, the
+    /// planner scores every item anyway, so the index would go unused. Without an index,
+    /// the first query sent to it (`Strategy::Index`, or the planner's choice once refreshed
+    /// items have grown the catalogue past `EXACT_BELOW`) builds it in memory while other
+    /// queries wait. 0 always builds.
     pub index_from: usize,
 }
 
