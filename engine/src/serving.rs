@@ -668,9 +668,12 @@ impl Database {
             Strategy::Auto if empty => (Method::Exact, "no item has a vector".to_owned()),
             Strategy::Index => (Method::Index { ef }, "asked for".to_owned()),
             Strategy::Exact => (Method::Exact, "asked for".to_owned()),
-            Strategy::Auto if items < EXACT_BELOW => {
-                (Method::Exact, format!("{items} items: fewer than {EXACT_BELOW}, a full pass is cheaper"))
-            }
+            Strategy::Auto if items < EXACT_BELOW => (
+                Method::Exact,
+                format!(
+                    "{items} items: fewer than {EXACT_BELOW}, every item is scored (exact, no index to keep)"
+                ),
+            ),
             Strategy::Auto if excluded * 2 > items => (
                 Method::Exact,
                 format!("{excluded} of {items} items excluded: too selective a filter for the index"),
