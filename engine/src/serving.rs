@@ -332,9 +332,8 @@ impl Snapshot {
             items.replay = Some(Vec::new());
             (items.current_vectors(&self.model), params)
         };
-        let refs: Vec<(u32, &[f32])> = vectors.iter().map(|(i, v)| (*i, v.as_slice())).collect();
         // Built as the index it replaces was.
-        let built = AnnIndex::build(self.model.dim(), &refs, &params);
+        let built = index_of(self.model.dim(), &vectors, &params);
         let mut items = self.write_items();
         let replay = items.replay.take().unwrap_or_default();
         if let Ok(mut index) = built {
@@ -366,8 +365,8 @@ impl Snapshot {
         if items.index.is_none() {
             let started = Instant::now();
             let vectors = items.current_vectors(&self.model);
-            let refs: Vec<(u32, &[f32])> = vectors.iter().map(|(i, v)| (*i, v.as_slice())).collect();
-            items.index = Some(AnnIndex::build(self.model.dim(), &refs, &AnnParams::for_items(refs.len()))?);
+            let params = AnnParams::for_items(vectors.len());
+            items.index = Some(index_of(self.model.dim(), &vectors, &params)?);
             items.origin = IndexOrigin::OnDemand { seconds: started.elapsed().as_secs_f64() };
         }
         Ok(())
@@ -387,6 +386,16 @@ pub(crate) fn build_index(model: &Model, round: bool) -> Result<AnnIndex> {
         (0..model.items as NodeId).filter_map(|i| Some((i, model.item_vector(i)?))).collect();
     let params = if round { AnnParams::default() } else { AnnParams::for_items(items.len()) };
     Ok(AnnIndex::build(model.dim(), &items, &params)?)
+}
+
+/// An index over `(item, vector)` pairs.
+fn index_of(
+    dim: usize,
+    vectors: &[(NodeId, Vec<f32>)],
+    params: &AnnParams,
+) -> std::result::Result<AnnIndex, crate::ann::AnnError> {
+    let refs: Vec<(u32, &[f32])> = vectors.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+    AnnIndex::build(dim, &refs, params)
 }
 
 /// How many items of a model have a vector: what its index would hold.
