@@ -324,7 +324,10 @@ impl Database {
                     vec!["item_context".into(), h.item_context.into()],
                     vec!["weight_power".into(), h.weight_power.into()],
                     vec!["seed".into(), h.seed.into()],
-                    vec!["index_items".into(), (index.items as u64).into()],
+                    vec![
+                        "index_items".into(),
+                        (if index.is_built() { index.items as u64 } else { 0 }).into(),
+                    ],
                     vec!["index_stale".into(), (index.stale as u64).into()],
                     vec!["index_bytes".into(), (index.memory_bytes as u64).into()],
                     vec!["index".into(), index.origin.to_string().into()],

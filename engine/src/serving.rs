@@ -159,7 +159,7 @@ impl std::fmt::Display for IndexOrigin {
                 write!(f, "rebuilt in the background in {seconds:.3} s (rebuild {rebuilds}, stale points)")
             }
             IndexOrigin::NotBuilt { index_from } => {
-                write!(f, "not built: fewer than {index_from} items are scored exactly")
+                write!(f, "not built: a catalogue under {index_from} items is scored exactly")
             }
             IndexOrigin::OnDemand { seconds } => {
                 write!(f, "built in {seconds:.3} s by the first query that asked")
@@ -187,6 +187,13 @@ pub struct IndexInfo {
     /// Size of the saved index files.
     pub disk_bytes: u64,
     pub origin: IndexOrigin,
+}
+
+impl IndexInfo {
+    /// Whether an index exists (a small catalogue has none until a query asks for one).
+    pub fn is_built(&self) -> bool {
+        !matches!(self.origin, IndexOrigin::NotBuilt { .. })
+    }
 }
 
 /// Share of stale points (superseded by re-inserts) past which the index is rebuilt in the

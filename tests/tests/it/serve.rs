@@ -162,6 +162,7 @@ fn a_catalogue_the_planner_scores_exactly_gets_an_index_only_when_a_query_asks()
     let db = trained(dir.path());
     let info = db.index_info().unwrap();
     assert!(matches!(info.origin, IndexOrigin::NotBuilt { .. }), "{:?}", info.origin);
+    assert!(!info.is_built());
     assert!(info.items > 0 && info.items < Options::default().index_from);
     assert_eq!((info.memory_bytes, info.disk_bytes), (0, 0));
     assert_eq!(saved_index_files(dir.path()), 0, "TRAIN saved an index nobody uses");
@@ -183,7 +184,7 @@ fn a_catalogue_the_planner_scores_exactly_gets_an_index_only_when_a_query_asks()
     assert_eq!(through_index, exact);
     let info = db.index_info().unwrap();
     assert!(matches!(info.origin, IndexOrigin::OnDemand { .. }), "{:?}", info.origin);
-    assert!(info.memory_bytes > 0);
+    assert!(info.is_built() && info.memory_bytes > 0);
     assert_eq!(saved_index_files(dir.path()), 0);
     drop(db);
 
