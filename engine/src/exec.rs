@@ -323,6 +323,9 @@ impl Database {
                     vec!["own".into(), h.own.into()],
                     vec!["item_context".into(), h.item_context.into()],
                     vec!["weight_power".into(), h.weight_power.into()],
+                    vec!["recent".into(), (h.recent as u64).into()],
+                    vec!["covisit".into(), (h.covisit as u64).into()],
+                    vec!["covisit_weight".into(), h.covisit_weight.into()],
                     vec!["seed".into(), h.seed.into()],
                     vec![
                         "index_items".into(),

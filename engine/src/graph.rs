@@ -127,7 +127,7 @@ pub fn edge_strengths(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> 
 }
 
 /// [`edge_strengths`] and each edge's rank in its user's history: 0 for the oldest.
-fn strengths_and_ranks(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> (Vec<f32>, Vec<u32>) {
+pub fn strengths_and_ranks(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> (Vec<f32>, Vec<u32>) {
     let mut order: Vec<usize> = (0..edges.len()).collect();
     order.sort_by_key(|&i| (edges[i].user, edges[i].value.last_ts, edges[i].item, edges[i].edge_type));
     let mut strength = vec![0.0; edges.len()];

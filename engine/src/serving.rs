@@ -27,8 +27,8 @@ use gnnrec_storage::{EdgeRecord, NodeId, NodeKind};
 use crate::graph::edge_strengths;
 
 use crate::ann::{AnnIndex, AnnParams};
-use crate::model::{dot, Model};
-use crate::training::{Checkpoint, TrainReport};
+use crate::model::{boost_of, dot, Model};
+use crate::training::{Checkpoint, TrainReport, UserQuery};
 use crate::{Database, Error, Result};
 
 /// The largest k RECOMMEND and SIMILAR accept.
@@ -471,6 +471,9 @@ fn best_first(a: &(NodeId, f32), b: &(NodeId, f32)) -> std::cmp::Ordering {
 struct Query<'a> {
     snapshot: &'a Snapshot,
     vector: Vec<f32>,
+    /// The co-visitation term of the items it is not zero for, sorted by item; added to
+    /// their inner products.
+    boost: Vec<(NodeId, f32)>,
     k: usize,
     /// Items that must not come back besides deleted ones: the user's seen items, or the
     /// item SIMILAR starts from.
@@ -629,8 +632,8 @@ impl Database {
         }
         let excluded: HashSet<NodeId> =
             if options.exclude_seen { edges.iter().map(|n| n.node).collect() } else { HashSet::new() };
-        let vector = self.user_query(&snapshot, u, t)?;
-        let query = Query { snapshot: &snapshot, vector, k: options.k, excluded };
+        let UserQuery { vector, boost } = self.user_query(&snapshot, u, t)?;
+        let query = Query { snapshot: &snapshot, vector, boost, k: options.k, excluded };
         let plan = self.plan(&query, options.strategy, options.ef);
         if plan_only {
             return Ok(Recommendations { items: Vec::new(), model_version: snapshot.version, plan });
@@ -666,7 +669,7 @@ impl Database {
             let v = items.vector(model, i).ok_or_else(|| not_placed(item, snapshot.version))?;
             model.query_vector(v, &model.relation(None))
         };
-        let query = Query { snapshot: &snapshot, vector, k, excluded: HashSet::from([i]) };
+        let query = Query { snapshot: &snapshot, vector, boost: Vec::new(), k, excluded: HashSet::from([i]) };
         let plan = self.plan(&query, strategy, None);
         if plan_only {
             return Ok(Recommendations { items: Vec::new(), model_version: snapshot.version, plan });
@@ -753,7 +756,25 @@ impl Database {
                 let excluded = query.excluded.iter().filter(|&&i| items.vector(&snapshot.model, i).is_some());
                 let Some(index) = &items.index else { return Ok(None) };
                 let available = index.len().saturating_sub(excluded.count());
-                (index.search(&query.vector, query.k, ef, &allow), available)
+                let mut hits = index.search(&query.vector, query.k, ef, &allow);
+                if !query.boost.is_empty() {
+                    // The co-visitation term is never negative, so the best k by the whole
+                    // score are among the best k by inner product and the boosted items.
+                    let found: HashSet<NodeId> = hits.iter().map(|&(i, _)| i).collect();
+                    for (i, score) in hits.iter_mut() {
+                        *score += boost_of(&query.boost, *i);
+                    }
+                    for &(i, b) in &query.boost {
+                        if !found.contains(&i) && allow(i) {
+                            if let Some(v) = items.vector(&snapshot.model, i) {
+                                hits.push((i, dot(&query.vector, v) + b));
+                            }
+                        }
+                    }
+                    hits.sort_by(best_first);
+                    hits.truncate(query.k);
+                }
+                (hits, available)
             };
             let (named, buried) = self.name_items(snapshot, &hits)?;
             if named.len() >= query.k {
@@ -778,7 +799,9 @@ impl Database {
             items
                 .ids(model)
                 .filter(|i| !query.excluded.contains(i) && !tombstones.contains(i))
-                .filter_map(|i| Some((i, dot(&query.vector, items.vector(model, i)?))))
+                .filter_map(|i| {
+                    Some((i, dot(&query.vector, items.vector(model, i)?) + boost_of(&query.boost, i)))
+                })
                 .collect()
         };
         let mut items = Vec::with_capacity(query.k.min(scored.len()));

@@ -12,10 +12,10 @@ use rand::SeedableRng;
 
 use crate::database::{now, Database};
 use crate::error::{Error, Result};
-use crate::graph::{edge_strengths, Graph};
+use crate::graph::{strengths_and_ranks, Graph};
 use crate::metrics::{rank_user, MetricTotals, Metrics};
 use crate::model::train::{Example, Trainer, Validation};
-use crate::model::{dot, Loss, Model, Sampler, MAX_TYPES};
+use crate::model::{boost_of, dot, Loss, Model, Sampler, MAX_TYPES};
 use crate::serving::{
     build_index, item_count, most_popular, not_placed, remove_other_indexes, save_index, IndexOrigin,
     Snapshot,
@@ -38,7 +38,7 @@ pub(crate) struct Checkpoint {
 
 /// The first bytes of a stored checkpoint: a tag and the layout's version, raised whenever
 /// `Checkpoint` changes shape. Checkpoints of the first layout carry no tag.
-const CHECKPOINT_TAG: &[u8; 8] = b"gnnrecM\x02";
+const CHECKPOINT_TAG: &[u8; 8] = b"gnnrecM\x03";
 
 impl Checkpoint {
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
@@ -155,6 +155,9 @@ impl TrainConfig {
                 "own" => self.own = float(0.0, 100.0)? as f32,
                 "fresh" => self.fresh = float(0.0, 100.0)? as f32,
                 "weight_power" => self.weight_power = float(0.0, 10.0)? as f32,
+                "recent" => self.recent = int(0, 10_000)? as usize,
+                "covisit" => self.covisit = int(0, 10_000)? as usize,
+                "covisit_weight" => self.covisit_weight = float(0.0, 100.0)? as f32,
                 "seed" => self.seed = int(0, i64::MAX)? as u64,
                 "loss" => {
                     self.loss = match word()?.as_str() {
@@ -455,26 +458,29 @@ impl Database {
         }
     }
 
-    /// The query vector of a user: from the model and the user's current edges, so that a
-    /// user who arrived after training is scored from their neighbourhood.
+    /// What a user's scores are made of: the query vector, from the model and the user's
+    /// current edges (so that a user who arrived after training is scored from their
+    /// neighbourhood), and the co-visitation term of their latest items.
     pub(crate) fn user_query(
         &self,
         snapshot: &Snapshot,
         user: NodeId,
         target: Option<usize>,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<UserQuery> {
+        let model = &snapshot.model;
         let edges: Vec<EdgeRecord> = self
             .store
             .neighbours(NodeKind::User, user, None)?
             .into_iter()
             .map(|n| EdgeRecord { user, edge_type: n.edge_type, item: n.node, value: n.value })
             .collect();
-        let strength =
-            edge_strengths(&edges, snapshot.model.hyper.recency, snapshot.model.hyper.weight_power);
-        let h = snapshot
-            .model
-            .user_vector(user, edges.iter().zip(strength).map(|(e, s)| (e.item, e.edge_type, s)));
-        Ok(snapshot.model.query_vector(&h, &snapshot.model.relation(target)))
+        let (strength, rank) = strengths_and_ranks(&edges, model.hyper.recency, model.hyper.weight_power);
+        let h = model.user_vector(user, edges.iter().zip(&strength).map(|(e, &s)| (e.item, e.edge_type, s)));
+        let recent = model.recent_items(edges.iter().zip(rank).map(|(e, r)| (e.item, r)));
+        Ok(UserQuery {
+            vector: model.query_vector(&h, &model.relation(target)),
+            boost: model.covisit_boost(&recent),
+        })
     }
 
     /// The model's score of one user-item pair.
@@ -486,7 +492,7 @@ impl Database {
         let query = self.user_query(&snapshot, u, t)?;
         let items = snapshot.read_items();
         let e = items.vector(&snapshot.model, i).ok_or_else(|| not_placed(item, snapshot.version))?;
-        let raw = dot(&query, e);
+        let raw = query.score(i, e);
         Ok(Score { raw, probability: 1.0 / (1.0 + (-raw).exp()), model_version: snapshot.version })
     }
 
@@ -556,7 +562,7 @@ impl Database {
             let mut scored: Vec<(NodeId, f32)> = candidates
                 .iter()
                 .filter(|i| !own.contains(i))
-                .filter_map(|&i| Some((i, dot(&query, items.vector(model, i)?))))
+                .filter_map(|&i| Some((i, query.score(i, items.vector(model, i)?))))
                 .collect();
             let empty = String::new();
             if let Some(m) = rank_user(
@@ -576,6 +582,20 @@ impl Database {
             metrics: totals.mean(),
             model_version: snapshot.version,
         })
+    }
+}
+
+/// A user's side of every score: see [`Database::user_query`].
+pub(crate) struct UserQuery {
+    pub vector: Vec<f32>,
+    /// The co-visitation term of every item it is not zero for, sorted by item.
+    pub boost: Vec<(NodeId, f32)>,
+}
+
+impl UserQuery {
+    /// The score of an item with the given vector.
+    pub fn score(&self, item: NodeId, vector: &[f32]) -> f32 {
+        dot(&self.vector, vector) + boost_of(&self.boost, item)
     }
 }
 
@@ -666,6 +686,7 @@ mod tests {
             item_emb: vec![-0.5; 64],
             item_out: Vec::new(),
             rel_emb: vec![1.0; 64],
+            covisit: Default::default(),
         };
         let report = TrainReport {
             model_version: 3,

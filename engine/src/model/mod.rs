@@ -14,12 +14,26 @@
 //! c(i), the item's side of the message passing, is recomputed from the user table once per
 //! epoch and enters a step as a constant, so that a step stays O(batch).
 //!
+//! Beside the inner product, a score has a co-visitation term (see `covisit.rs`): for the
+//! user's `recent` latest items W(u),
+//!
+//! ```text
+//! score(u, i, target) += covisit_weight * mean over j in W(u) of sim(j, i)
+//! ```
+//!
+//! where sim(j, i) is the cosine of the two items' user sets, kept for each item's
+//! `covisit` nearest. In training an example's W is the items just before it in the user's
+//! history, so the GNN learns what a user does next beyond what co-visitation says.
+//!
 //! Because `h(u)` is computed from the neighbourhood, a user who arrived after training
 //! (whose own `e(u)` does not exist) still gets a vector from the items they touched.
 //! Training lives in `train.rs` (dfdx); this file is inference and the checkpoint format,
 //! plain arithmetic on the learned tables.
 
+pub(crate) mod covisit;
 pub(crate) mod train;
+
+pub use covisit::Covisit;
 
 use bincode::{Decode, Encode};
 use gnnrec_storage::{NodeId, TypeId};
@@ -91,6 +105,12 @@ pub struct Hyper {
     /// on the MovieLens validation split weight_power = 1 cost NDCG@20 0.1417 -> 0.1232
     /// (seed 42): a low-rated view still says what a user watches.
     pub weight_power: f32,
+    /// How many of a user's latest items the co-visitation term looks at (0: no term).
+    pub recent: usize,
+    /// Nearest items kept per item in the co-visitation table (0: no term).
+    pub covisit: usize,
+    /// Weight of the co-visitation term in the score.
+    pub covisit_weight: f32,
     pub seed: u64,
     /// The edge types to predict, by name; empty means like and buy when present, else all.
     pub targets: Vec<String>,
@@ -118,6 +138,9 @@ impl Default for Hyper {
             own: 0.3,
             fresh: 3.0,
             weight_power: 0.0,
+            recent: 5,
+            covisit: 50,
+            covisit_weight: 6.0,
             seed: 42,
             targets: Vec::new(),
         }
@@ -143,6 +166,8 @@ pub struct Model {
     pub item_out: Vec<f32>,
     /// targets x dim, row-major.
     pub rel_emb: Vec<f32>,
+    /// Each item's nearest items by co-visitation; empty when the term is off.
+    pub covisit: Covisit,
 }
 
 impl Model {
@@ -236,6 +261,51 @@ impl Model {
         Some(g)
     }
 
+    /// Whether scores have a co-visitation term.
+    pub fn has_covisit(&self) -> bool {
+        self.hyper.recent > 0 && self.hyper.covisit_weight > 0.0 && !self.covisit.is_empty()
+    }
+
+    /// The distinct items of a user's `recent` latest edges, given `(item, rank)` for every
+    /// edge, where rank is the edge's place in the user's history (0 for the oldest).
+    pub fn recent_items(&self, edges: impl IntoIterator<Item = (NodeId, u32)>) -> Vec<NodeId> {
+        if !self.has_covisit() {
+            return Vec::new();
+        }
+        let mut edges: Vec<(NodeId, u32)> = edges.into_iter().collect();
+        let cut = edges.len().saturating_sub(self.hyper.recent);
+        if cut > 0 {
+            edges.select_nth_unstable_by_key(cut, |&(_, rank)| rank);
+        }
+        let mut items: Vec<NodeId> = edges[cut..].iter().map(|&(item, _)| item).collect();
+        items.sort_unstable();
+        items.dedup();
+        items
+    }
+
+    /// The co-visitation term of every item it is not zero for, sorted by item:
+    /// `covisit_weight` times the mean over `recent` of sim(j, i).
+    pub fn covisit_boost(&self, recent: &[NodeId]) -> Vec<(NodeId, f32)> {
+        if recent.is_empty() || !self.has_covisit() {
+            return Vec::new();
+        }
+        let scale = self.hyper.covisit_weight / recent.len() as f32;
+        let mut all: Vec<(NodeId, f32)> = Vec::new();
+        for &j in recent {
+            let (items, sims) = self.covisit.row(j);
+            all.extend(items.iter().copied().zip(sims.iter().map(|s| s * scale)));
+        }
+        all.sort_unstable_by_key(|&(i, _)| i);
+        let mut merged: Vec<(NodeId, f32)> = Vec::with_capacity(all.len());
+        for (i, b) in all {
+            match merged.last_mut() {
+                Some((last, sum)) if *last == i => *sum += b,
+                _ => merged.push((i, b)),
+            }
+        }
+        merged
+    }
+
     /// The relation vector of one target, or the mean over all targets.
     pub fn relation(&self, target: Option<usize>) -> Vec<f32> {
         let dim = self.dim();
@@ -260,6 +330,11 @@ impl Model {
     pub fn query_vector(&self, user_vector: &[f32], relation: &[f32]) -> Vec<f32> {
         user_vector.iter().zip(relation).map(|(h, r)| h * r).collect()
     }
+}
+
+/// An item's co-visitation term in a boost from [`Model::covisit_boost`].
+pub fn boost_of(boost: &[(NodeId, f32)], item: NodeId) -> f32 {
+    boost.binary_search_by_key(&item, |&(i, _)| i).map_or(0.0, |at| boost[at].1)
 }
 
 /// The inner product every score is: eight lanes, so that the compiler vectorises it. The

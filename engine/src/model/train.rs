@@ -15,7 +15,7 @@ use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Hyper, Loss, Model, Sampler, MAX_TYPES};
+use super::{Covisit, Hyper, Loss, Model, Sampler, MAX_TYPES};
 use crate::graph::Graph;
 use crate::metrics::{rank_user, MetricTotals};
 
@@ -135,6 +135,10 @@ pub(crate) struct Trainer<'g> {
     rng: ChaCha8Rng,
     /// Cumulative degree^0.75 of items, for popularity sampling.
     popularity: Vec<f64>,
+    /// The co-visitation table of `graph`, for the model's scores; empty when the term is
+    /// off. Training does not see it: the GNN learns the ranking on its own, and the
+    /// term is added to its scores (validation's included).
+    covisit: Covisit,
 }
 
 impl<'g> Trainer<'g> {
@@ -163,6 +167,8 @@ impl<'g> Trainer<'g> {
             popularity.push(acc);
         }
         let rng = ChaCha8Rng::seed_from_u64(hyper.seed ^ 0x9e37_79b9_7f4a_7c15);
+        let with_covisit = hyper.recent > 0 && hyper.covisit > 0 && hyper.covisit_weight > 0.0;
+        let covisit = if with_covisit { Covisit::build(graph, hyper.covisit) } else { Covisit::default() };
         Trainer {
             graph,
             hyper,
@@ -176,6 +182,7 @@ impl<'g> Trainer<'g> {
             step: 0,
             rng,
             popularity,
+            covisit,
         }
     }
 
@@ -477,6 +484,7 @@ impl<'g> Trainer<'g> {
             },
             item_emb: self.items.values.clone(),
             rel_emb: self.rels.values.clone(),
+            covisit: self.covisit.clone(),
         }
     }
 
@@ -623,17 +631,21 @@ pub(crate) fn validation_ndcg(model: &Model, graph: &Graph, validation: &Validat
     let mut seen = vec![false; graph.items];
     for (user, held_out) in &validation.users {
         let range = graph.by_user.range(*user);
-        let edges = range
-            .clone()
-            .map(|p| (graph.by_user.other[p], graph.by_user.edge_type[p], graph.by_user.strength[p]));
+        let adj = &graph.by_user;
+        let edges = range.clone().map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p]));
         let query = model.query_vector(&model.user_vector(*user, edges), &relation);
+        let boost =
+            model.covisit_boost(&model.recent_items(range.clone().map(|p| (adj.other[p], adj.rank[p]))));
         for p in range.clone() {
             seen[graph.by_user.other[p] as usize] = true;
         }
         let mut scored: Vec<(u32, f32)> = candidates_all
             .iter()
             .filter(|&&i| !seen[i as usize])
-            .map(|&i| (i, model.item_vector(i).map_or(f32::NEG_INFINITY, |e| super::dot(&query, e))))
+            .map(|&i| {
+                let score = model.item_vector(i).map_or(f32::NEG_INFINITY, |e| super::dot(&query, e));
+                (i, score + super::boost_of(&boost, i))
+            })
             .collect();
         for p in range {
             seen[graph.by_user.other[p] as usize] = false;
