@@ -325,6 +325,7 @@ impl Database {
                     vec!["weight_power".into(), h.weight_power.into()],
                     vec!["recent".into(), (h.recent as u64).into()],
                     vec!["covisit".into(), (h.covisit as u64).into()],
+                    vec!["covisit_window".into(), (h.covisit_window as u64).into()],
                     vec!["covisit_weight".into(), h.covisit_weight.into()],
                     vec!["seed".into(), h.seed.into()],
                     vec![

@@ -157,6 +157,7 @@ impl TrainConfig {
                 "weight_power" => self.weight_power = float(0.0, 10.0)? as f32,
                 "recent" => self.recent = int(0, 10_000)? as usize,
                 "covisit" => self.covisit = int(0, 10_000)? as usize,
+                "covisit_window" => self.covisit_window = int(0, 1_000_000)? as usize,
                 "covisit_weight" => self.covisit_weight = float(0.0, 100.0)? as f32,
                 "seed" => self.seed = int(0, i64::MAX)? as u64,
                 "loss" => {

@@ -168,7 +168,11 @@ impl<'g> Trainer<'g> {
         }
         let rng = ChaCha8Rng::seed_from_u64(hyper.seed ^ 0x9e37_79b9_7f4a_7c15);
         let with_covisit = hyper.recent > 0 && hyper.covisit > 0 && hyper.covisit_weight > 0.0;
-        let covisit = if with_covisit { Covisit::build(graph, hyper.covisit) } else { Covisit::default() };
+        let covisit = if with_covisit {
+            Covisit::build(graph, hyper.covisit, hyper.covisit_window)
+        } else {
+            Covisit::default()
+        };
         Trainer {
             graph,
             hyper,
