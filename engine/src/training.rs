@@ -630,8 +630,11 @@ fn examples_of(edges: &[EdgeRecord], targets: &[TypeId]) -> Vec<Example> {
 }
 
 /// Holds out each user's latest target edges for early stopping. Users with fewer than
-/// five target edges keep all of theirs. Returns the training edges, the validation set
-/// and the number of held-out edges.
+/// five target edges keep all of theirs. A validation user's other edges later than the
+/// first held-out one are in neither part: what the user did after must not tell the model
+/// what they did then. (Edges of the same second stay: data loaded without timestamps has
+/// nothing but ties.) Returns the training edges, the validation set and the number of
+/// held-out edges.
 fn split_validation(
     edges: &[EdgeRecord],
     targets: &[TypeId],
@@ -651,11 +654,13 @@ fn split_validation(
     let eligible: Vec<usize> = (0..users).filter(|&u| by_user[u].len() >= 5).collect();
     let stride = eligible.len().div_ceil(MAX_VALIDATION_USERS).max(1);
     let mut held = vec![false; edges.len()];
+    let mut cutoff: Vec<Option<i64>> = vec![None; users];
     let mut validation = Validation::default();
     for &u in eligible.iter().step_by(stride) {
         let list = &mut by_user[u];
         list.sort_by_key(|&n| (edges[n].value.last_ts, edges[n].item));
         let n_out = ((list.len() as f32 * config.val_share).ceil() as usize).clamp(1, list.len() - 1);
+        cutoff[u] = Some(edges[list[list.len() - n_out]].value.last_ts);
         let mut items: Vec<u32> = Vec::with_capacity(n_out);
         for &n in &list[list.len() - n_out..] {
             held[n] = true;
@@ -666,9 +671,10 @@ fn split_validation(
     // An item held out for a user must not reach the user through another edge type.
     let held_pairs: HashSet<(u32, u32)> =
         edges.iter().zip(&held).filter(|(_, h)| **h).map(|(e, _)| (e.user, e.item)).collect();
+    let before = |e: &EdgeRecord| cutoff[e.user as usize].is_none_or(|t0| e.value.last_ts <= t0);
     let train: Vec<EdgeRecord> =
-        edges.iter().filter(|e| !held_pairs.contains(&(e.user, e.item))).copied().collect();
-    let count = edges.len() - train.len();
+        edges.iter().filter(|e| !held_pairs.contains(&(e.user, e.item)) && before(e)).copied().collect();
+    let count = held.iter().filter(|&&h| h).count();
     (train, validation, count)
 }
 
@@ -730,5 +736,33 @@ mod tests {
         let mut longer = checkpoint().encode().unwrap();
         longer.push(0);
         assert!(Checkpoint::decode(3, &longer).is_err());
+    }
+
+    /// The latest tenth of a user's likes is held out; their other edges after it are in
+    /// neither part; a user with fewer than five likes keeps everything.
+    #[test]
+    fn validation_holds_out_the_latest_likes_and_drops_what_came_after() {
+        let (like, view) = (0, 1);
+        let at = |user, edge_type, item, ts| EdgeRecord {
+            user,
+            edge_type,
+            item,
+            value: gnnrec_storage::EdgeValue { weight: 1.0, count: 1, first_ts: ts, last_ts: ts },
+        };
+        let mut edges: Vec<EdgeRecord> = (0..10).map(|n| at(0, like, n, 10 * i64::from(n))).collect();
+        edges.push(at(0, view, 20, 85)); // before the held-out like at 90: kept
+        edges.push(at(0, view, 21, 90)); // in its second: kept
+        edges.push(at(0, view, 22, 95)); // after it: dropped
+        edges.push(at(0, view, 9, 50)); // a view of the held-out item: held out with it
+        edges.extend((0..3).map(|n| at(1, like, n, 1000 + i64::from(n))));
+        edges.push(at(1, view, 5, 2000));
+        let config = TrainConfig { val_share: 0.1, ..TrainConfig::default() };
+        let (train, validation, held) = split_validation(&edges, &[like], &config, 2);
+        assert_eq!(validation.users, vec![(0, vec![9])]);
+        assert_eq!(held, 1);
+        let kept = |user, item| train.iter().any(|e| e.user == user && e.item == item);
+        assert!((0..9).all(|i| kept(0, i)) && kept(0, 20) && kept(0, 21));
+        assert!(!kept(0, 9) && !kept(0, 22));
+        assert_eq!(train.iter().filter(|e| e.user == 1).count(), 4);
     }
 }
