@@ -176,8 +176,9 @@ pub struct Model {
     pub item_out: Vec<f32>,
     /// targets x dim, row-major.
     pub rel_emb: Vec<f32>,
-    /// Each item's nearest items by co-visitation; empty when the term is off.
-    pub covisit: Covisit,
+    /// Each item's nearest items by co-visitation; empty when the term is off. Shared: the
+    /// models of a training's epochs all hold the one table.
+    pub covisit: std::sync::Arc<Covisit>,
 }
 
 impl Model {

@@ -138,7 +138,7 @@ pub(crate) struct Trainer<'g> {
     /// The co-visitation table of `graph`, for the model's scores; empty when the term is
     /// off. Training does not see it: the GNN learns the ranking on its own, and the
     /// term is added to its scores (validation's included).
-    covisit: Covisit,
+    covisit: std::sync::Arc<Covisit>,
 }
 
 impl<'g> Trainer<'g> {
@@ -168,11 +168,11 @@ impl<'g> Trainer<'g> {
         }
         let rng = ChaCha8Rng::seed_from_u64(hyper.seed ^ 0x9e37_79b9_7f4a_7c15);
         let with_covisit = hyper.recent > 0 && hyper.covisit > 0 && hyper.covisit_weight > 0.0;
-        let covisit = if with_covisit {
+        let covisit = std::sync::Arc::new(if with_covisit {
             Covisit::build(graph, hyper.covisit, hyper.covisit_window)
         } else {
             Covisit::default()
-        };
+        });
         Trainer {
             graph,
             hyper,
