@@ -24,7 +24,7 @@
 //!   epochs (default 1): latency p50/p99/max, QPS with 1 and 2 threads, recall@10 of the
 //!   index against exact, seen items returned (must be 0), index build/save/load/rebuild
 //!   times and memory; and recall@10 and latency of the index at ef 64 to 256.
-//! `gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R] [--worker-runs W]`
+//! `gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R] [--worker-runs W] [--with S]`
 //!   replays MovieLens in time order: TRAIN on the first 60% of edges, stream the rest in 4
 //!   blocks through ADD, EVAL each block (Recall/NDCG@20, likes of the items of the first
 //!   TRAIN, so that every policy is asked about the same edges) before it arrives under
@@ -84,7 +84,7 @@ const USAGE: &str = "usage: gnnrec-bench ingest [--edges N] [--seed S] [--rounds
                      gnnrec-bench quality MOVIELENS_DIR [--split test|val] [--with 'key = value, ...'] [--seeds S,S,...] [--dir DIR]\n       \
                      gnnrec-bench train-scale [--edges N] [--small N] [--epochs E] [--dir DIR]\n       \
                      gnnrec-bench serve [--movielens DIR] [--items N] [--edges N] [--queries Q] [--epochs E] [--ef EF] [--dir DIR]\n       \
-                     gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R] [--worker-runs W] [--dir DIR]";
+                     gnnrec-bench freshness MOVIELENS_DIR [--batch N] [--ingest-runs R] [--worker-runs W] [--with S] [--dir DIR]";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -431,16 +431,7 @@ fn quality(args: &[String]) -> Result<()> {
         other => return Err(format!("--split is test or val, not '{other}'")),
     };
     let with: String = flag(args, "--with", String::new())?;
-    let mut config = gnnrec_engine::TrainConfig::default();
-    if !with.is_empty() {
-        match gnnrec_engine::query::parse_statement(&format!("TRAIN WITH {with}")) {
-            Ok(gnnrec_engine::query::Statement::Train { with, .. }) => {
-                config.apply(&with).map_err(|e| e.to_string())?
-            }
-            Ok(_) => unreachable!("a TRAIN statement parses as TRAIN"),
-            Err(e) => return Err(format!("--with: {e}")),
-        }
-    }
+    let config = train_config(args)?;
     let seeds: String = flag(args, "--seeds", config.seed.to_string())?;
     let seeds: Vec<u64> = seeds
         .split(',')
@@ -925,6 +916,22 @@ fn serve_run(
 /// One MovieLens rating: user, item, type, weight, timestamp.
 type Rating = (String, String, String, f32, i64);
 
+/// The defaults, changed by `--with "key = value, ..."` as TRAIN WITH would change them.
+fn train_config(args: &[String]) -> Result<gnnrec_engine::TrainConfig> {
+    let with: String = flag(args, "--with", String::new())?;
+    let mut config = gnnrec_engine::TrainConfig::default();
+    if !with.is_empty() {
+        match gnnrec_engine::query::parse_statement(&format!("TRAIN WITH {with}")) {
+            Ok(gnnrec_engine::query::Statement::Train { with, .. }) => {
+                config.apply(&with).map_err(|e| e.to_string())?
+            }
+            Ok(_) => unreachable!("a TRAIN statement parses as TRAIN"),
+            Err(e) => return Err(format!("--with: {e}")),
+        }
+    }
+    Ok(config)
+}
+
 fn freshness(args: &[String]) -> Result<()> {
     use gnnrec_engine::{Interaction, WorkerMode};
     let data = PathBuf::from(args.first().ok_or("usage: gnnrec-bench freshness MOVIELENS_DIR")?);
@@ -977,7 +984,7 @@ fn freshness(args: &[String]) -> Result<()> {
         .collect::<Result<_>>()?;
 
     let e = |e: gnnrec_engine::Error| e.to_string();
-    let config = gnnrec_engine::TrainConfig::default();
+    let config = train_config(args)?;
     // One first TRAIN; every run below starts from a copy of it.
     let base = dir.path().join("base");
     {
