@@ -125,6 +125,13 @@ pub struct Hyper {
     pub targets: Vec<String>,
 }
 
+impl Hyper {
+    /// Whether scores have a co-visitation term (and TRAIN builds its table).
+    pub fn uses_covisit(&self) -> bool {
+        self.recent > 0 && self.covisit > 0 && self.covisit_weight > 0.0
+    }
+}
+
 impl Default for Hyper {
     fn default() -> Hyper {
         Hyper {
@@ -274,7 +281,7 @@ impl Model {
 
     /// Whether scores have a co-visitation term.
     pub fn has_covisit(&self) -> bool {
-        self.hyper.recent > 0 && self.hyper.covisit_weight > 0.0 && !self.covisit.is_empty()
+        self.hyper.uses_covisit() && !self.covisit.is_empty()
     }
 
     /// The distinct items of a user's `recent` latest edges, given `(item, rank)` for every

@@ -167,8 +167,7 @@ impl<'g> Trainer<'g> {
             popularity.push(acc);
         }
         let rng = ChaCha8Rng::seed_from_u64(hyper.seed ^ 0x9e37_79b9_7f4a_7c15);
-        let with_covisit = hyper.recent > 0 && hyper.covisit > 0 && hyper.covisit_weight > 0.0;
-        let covisit = std::sync::Arc::new(if with_covisit {
+        let covisit = std::sync::Arc::new(if hyper.uses_covisit() {
             Covisit::build(graph, hyper.covisit, hyper.covisit_window)
         } else {
             Covisit::default()

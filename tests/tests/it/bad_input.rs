@@ -96,6 +96,8 @@ fn failed_statements_change_nothing() {
         "ADD alice click",
         "TRAIN WITH dim = 0",
         "TRAIN WITH loss = 'squared'",
+        "TRAIN WITH covisit = 5000",
+        "TRAIN WITH covisit_weight = -1",
         "RECOMMEND alice TOP 10 EXCLUDE SEEN",
         "SCORE alice sku-1",
         "SET durability = maybe",
