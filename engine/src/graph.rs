@@ -17,6 +17,9 @@ pub struct Adjacency {
     /// The edge's place in its user's history, oldest first (see [`edge_strengths`]). Kept
     /// on the user side only: the item side's is empty, as nothing reads it there.
     pub rank: Vec<u32>,
+    /// The rank of the user's first edge of the same second as this one: edges of one
+    /// second have no order among themselves. User side only, as `rank`.
+    pub tie: Vec<u32>,
 }
 
 impl Adjacency {
@@ -32,10 +35,10 @@ impl Adjacency {
         self.range(v).len()
     }
 
-    /// Counting sort of `(node, other, type, strength, rank)` rows into rows per node.
+    /// Counting sort of `(node, other, type, strength, (rank, tie))` rows into rows per node.
     fn build(
         nodes: usize,
-        rows: impl Iterator<Item = (NodeId, NodeId, TypeId, f32, u32)> + Clone,
+        rows: impl Iterator<Item = (NodeId, NodeId, TypeId, f32, (u32, u32))> + Clone,
     ) -> Adjacency {
         let mut start = vec![0usize; nodes + 1];
         for (v, ..) in rows.clone() {
@@ -52,14 +55,16 @@ impl Adjacency {
             edge_type: vec![0; total],
             strength: vec![0.0; total],
             rank: vec![0; total],
+            tie: vec![0; total],
         };
-        for (v, o, t, s, r) in rows {
+        for (v, o, t, s, (r, tie)) in rows {
             let at = next[v as usize];
             next[v as usize] += 1;
             adj.other[at] = o;
             adj.edge_type[at] = t;
             adj.strength[at] = s;
             adj.rank[at] = r;
+            adj.tie[at] = tie;
         }
         // Rows sorted by the other end make `connected` a binary search.
         for v in 0..nodes {
@@ -67,16 +72,17 @@ impl Adjacency {
             if adj.other[range.clone()].is_sorted() {
                 continue;
             }
-            let mut row: Vec<(NodeId, TypeId, f32, u32)> = range
+            let mut row: Vec<(NodeId, TypeId, f32, u32, u32)> = range
                 .clone()
-                .map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p], adj.rank[p]))
+                .map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p], adj.rank[p], adj.tie[p]))
                 .collect();
             row.sort_by_key(|&(o, t, ..)| (o, t));
-            for (p, (o, t, s, r)) in range.zip(row) {
+            for (p, (o, t, s, r, tie)) in range.zip(row) {
                 adj.other[p] = o;
                 adj.edge_type[p] = t;
                 adj.strength[p] = s;
                 adj.rank[p] = r;
+                adj.tie[p] = tie;
             }
         }
         adj
@@ -106,13 +112,16 @@ impl Graph {
         recency: f32,
         weight_power: f32,
     ) -> Graph {
-        let (strength, rank) = strengths_and_ranks(edges, recency, weight_power);
-        let rows = edges.iter().zip(strength.iter().zip(&rank));
-        let by_user =
-            Adjacency::build(users, rows.clone().map(|(e, (&s, &r))| (e.user, e.item, e.edge_type, s, r)));
+        let History { strength, rank, tie } = history(edges, recency, weight_power);
+        let rows = edges.iter().zip(strength.iter().zip(rank.iter().zip(&tie)));
+        let by_user = Adjacency::build(
+            users,
+            rows.clone().map(|(e, (&s, (&r, &t)))| (e.user, e.item, e.edge_type, s, (r, t))),
+        );
         let mut by_item =
-            Adjacency::build(items, rows.map(|(e, (&s, &r))| (e.item, e.user, e.edge_type, s, r)));
+            Adjacency::build(items, rows.map(|(e, (&s, (&r, &t)))| (e.item, e.user, e.edge_type, s, (r, t))));
         by_item.rank = Vec::new();
+        by_item.tie = Vec::new();
         Graph { users, items, by_user, by_item }
     }
 }
@@ -123,15 +132,25 @@ impl Graph {
 /// what a user did lately says more about what they want next, and (when weight_power is
 /// not 0) a high rating more than a low one.
 pub fn edge_strengths(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> Vec<f32> {
-    strengths_and_ranks(edges, recency, weight_power).0
+    history(edges, recency, weight_power).strength
 }
 
-/// [`edge_strengths`] and each edge's rank in its user's history: 0 for the oldest.
-pub fn strengths_and_ranks(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> (Vec<f32>, Vec<u32>) {
+/// Per edge, in the order of the edges given: [`edge_strengths`], the edge's rank in its
+/// user's history (0 for the oldest) and the rank of the user's first edge of the same
+/// second (`Adjacency::tie`).
+pub struct History {
+    pub strength: Vec<f32>,
+    pub rank: Vec<u32>,
+    pub tie: Vec<u32>,
+}
+
+/// The [`History`] of every edge.
+pub fn history(edges: &[EdgeRecord], recency: f32, weight_power: f32) -> History {
     let mut order: Vec<usize> = (0..edges.len()).collect();
     order.sort_by_key(|&i| (edges[i].user, edges[i].value.last_ts, edges[i].item, edges[i].edge_type));
     let mut strength = vec![0.0; edges.len()];
     let mut ranks = vec![0u32; edges.len()];
+    let mut ties = vec![0u32; edges.len()];
     let mut start = 0;
     while start < order.len() {
         let user = edges[order[start]].user;
@@ -145,10 +164,15 @@ pub fn strengths_and_ranks(edges: &[EdgeRecord], recency: f32, weight_power: f32
                 if weight_power == 0.0 { 1.0 } else { (value.weight / count).max(0.0).powf(weight_power) };
             strength[i] = (1.0 + count.ln()) * (1.0 + recency * r) * mean_weight;
             ranks[i] = rank as u32;
+            let previous = (rank > 0).then(|| order[start + rank - 1]);
+            ties[i] = match previous {
+                Some(p) if edges[p].value.last_ts == value.last_ts => ties[p],
+                _ => rank as u32,
+            };
         }
         start = end;
     }
-    (strength, ranks)
+    History { strength, rank: ranks, tie: ties }
 }
 
 #[cfg(test)]

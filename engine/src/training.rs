@@ -12,7 +12,7 @@ use rand::SeedableRng;
 
 use crate::database::{now, Database};
 use crate::error::{Error, Result};
-use crate::graph::{strengths_and_ranks, Graph};
+use crate::graph::{history, Graph};
 use crate::metrics::{rank_user, MetricTotals, Metrics};
 use crate::model::train::{Example, Trainer, Validation};
 use crate::model::{boost_of, dot, Loss, Model, Sampler, MAX_TYPES};
@@ -475,9 +475,11 @@ impl Database {
             .into_iter()
             .map(|n| EdgeRecord { user, edge_type: n.edge_type, item: n.node, value: n.value })
             .collect();
-        let (strength, rank) = strengths_and_ranks(&edges, model.hyper.recency, model.hyper.weight_power);
-        let h = model.user_vector(user, edges.iter().zip(&strength).map(|(e, &s)| (e.item, e.edge_type, s)));
-        let recent = model.recent_items(edges.iter().zip(rank).map(|(e, r)| (e.item, r)));
+        let past = history(&edges, model.hyper.recency, model.hyper.weight_power);
+        let h =
+            model.user_vector(user, edges.iter().zip(&past.strength).map(|(e, &s)| (e.item, e.edge_type, s)));
+        let places = past.rank.iter().zip(&past.tie);
+        let recent = model.recent_items(edges.iter().zip(places).map(|(e, (&r, &t))| (e.item, r, t)));
         Ok(UserQuery {
             vector: model.query_vector(&h, &model.relation(target)),
             boost: model.covisit_boost(&recent),

@@ -10,7 +10,10 @@
 //! ```
 //!
 //! (two-hop paths item -> user -> item, counted once per user; `window` 0 counts the whole
-//! history, which makes sim the cosine of the two items' user sets). The model adds, for
+//! history, which makes sim the cosine of the two items' user sets). Edges of one second
+//! are ordered by item id; widening the window over a whole second (so that data without
+//! timestamps would get the cosine) cost NDCG@20 0.1672 -> 0.1657 on the MovieLens
+//! validation split (3 seeds), whose users rate in bursts. The model adds, for
 //! the items a user touched last, their similarity to the item scored (see
 //! `Model::covisit_boost`). On MovieLens a window of a few dozen places predicts the next
 //! likes better than the whole history: what people watch together, they watch in one

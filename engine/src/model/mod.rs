@@ -107,7 +107,10 @@ pub struct Hyper {
     /// on the MovieLens validation split weight_power = 1 cost NDCG@20 0.1417 -> 0.1232
     /// (seed 42): a low-rated view still says what a user watches.
     pub weight_power: f32,
-    /// How many of a user's latest items the co-visitation term looks at (0: no term).
+    /// How many of a user's latest edges the co-visitation term looks at (0: no term); the
+    /// edges of the second the cut falls in all count, as one second has no order. On the
+    /// MovieLens validation split with every timestamp made equal, that turned the term
+    /// from a loss (NDCG@20 0.0966 against 0.1172 without it) into a gain (0.1271).
     pub recent: usize,
     /// Nearest items kept per item in the co-visitation table (0: no term).
     pub covisit: usize,
@@ -284,18 +287,19 @@ impl Model {
         self.hyper.uses_covisit() && !self.covisit.is_empty()
     }
 
-    /// The distinct items of a user's `recent` latest edges, given `(item, rank)` for every
-    /// edge, where rank is the edge's place in the user's history (0 for the oldest).
-    pub fn recent_items(&self, edges: impl IntoIterator<Item = (NodeId, u32)>) -> Vec<NodeId> {
+    /// The distinct items of a user's `recent` latest edges, given `(item, rank, tie)` for
+    /// every edge (see `graph::History`): rank is the edge's place in the user's history, 0
+    /// for the oldest. Edges of one second have no order, so the edges of the second the
+    /// cut falls in all count: with no timestamps at all, that is the whole history.
+    pub fn recent_items(&self, edges: impl IntoIterator<Item = (NodeId, u32, u32)>) -> Vec<NodeId> {
         if !self.has_covisit() {
             return Vec::new();
         }
-        let mut edges: Vec<(NodeId, u32)> = edges.into_iter().collect();
-        let cut = edges.len().saturating_sub(self.hyper.recent);
-        if cut > 0 {
-            edges.select_nth_unstable_by_key(cut, |&(_, rank)| rank);
-        }
-        let mut items: Vec<NodeId> = edges[cut..].iter().map(|&(item, _)| item).collect();
+        let edges: Vec<(NodeId, u32, u32)> = edges.into_iter().collect();
+        let cut = edges.len().saturating_sub(self.hyper.recent) as u32;
+        let from = edges.iter().find(|&&(_, rank, _)| rank == cut).map_or(0, |&(_, _, tie)| tie);
+        let mut items: Vec<NodeId> =
+            edges.iter().filter(|&&(_, rank, _)| rank >= from).map(|&(item, ..)| item).collect();
         items.sort_unstable();
         items.dedup();
         items

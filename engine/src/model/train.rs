@@ -637,8 +637,9 @@ pub(crate) fn validation_ndcg(model: &Model, graph: &Graph, validation: &Validat
         let adj = &graph.by_user;
         let edges = range.clone().map(|p| (adj.other[p], adj.edge_type[p], adj.strength[p]));
         let query = model.query_vector(&model.user_vector(*user, edges), &relation);
-        let boost =
-            model.covisit_boost(&model.recent_items(range.clone().map(|p| (adj.other[p], adj.rank[p]))));
+        let boost = model.covisit_boost(
+            &model.recent_items(range.clone().map(|p| (adj.other[p], adj.rank[p], adj.tie[p]))),
+        );
         for p in range.clone() {
             seen[graph.by_user.other[p] as usize] = true;
         }

@@ -299,3 +299,55 @@ fn the_covisitation_term_is_the_mean_similarity_of_the_latest_items() {
     }
     assert!(boosted > 150, "only {boosted} of 600 pairs have a co-visitation term");
 }
+
+/// Edges of one second have no order: when the cut of a user's `recent` latest edges falls
+/// inside a second, all of that second's edges count. Without timestamps (every edge of
+/// the same second) that is the whole history.
+#[test]
+fn without_timestamps_the_covisitation_term_reads_the_whole_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for u in 0..20u32 {
+        let mut items: Vec<u32> = (0..15).collect();
+        for i in (1..items.len()).rev() {
+            items.swap(i, rng.gen_range(0..=i));
+        }
+        for &i in &items[..7] {
+            db.add(&Interaction::new(format!("u{u}"), "like", format!("i{i}")).at(1_700_000_000)).unwrap();
+        }
+    }
+    let base = TrainConfig { val_share: 0.0, epochs: 2, recent: 3, covisit_window: 0, ..config() };
+    let weight = 6.0;
+    let scores = |config: &TrainConfig| -> Vec<f32> {
+        db.train(config, |_| {}).unwrap();
+        (0..20)
+            .flat_map(|u| (0..15).map(move |i| (u, i)))
+            .map(|(u, i)| db.score(&format!("u{u}"), &format!("i{i}"), None).unwrap().raw)
+            .collect()
+    };
+    let without = scores(&TrainConfig { covisit_weight: 0.0, ..base.clone() });
+    let with = scores(&TrainConfig { covisit_weight: weight, ..base });
+    let users_of = |item: &str| -> BTreeSet<String> {
+        db.item(item).unwrap().edges.into_iter().map(|e| e.other).collect()
+    };
+    for u in 0..20 {
+        let own: Vec<String> =
+            db.user(&format!("u{u}")).unwrap().edges.into_iter().map(|e| e.other).collect();
+        assert_eq!(own.len(), 7);
+        for i in 0..15 {
+            let item = format!("i{i}");
+            let users = users_of(&item);
+            let cosine = |j: &String| {
+                if *j == item {
+                    return 0.0;
+                }
+                let other = users_of(j);
+                users.intersection(&other).count() as f32 / ((users.len() * other.len()) as f32).sqrt()
+            };
+            let want = weight * own.iter().map(cosine).sum::<f32>() / own.len() as f32;
+            let got = with[u * 15 + i] - without[u * 15 + i];
+            assert!((got - want).abs() < 1e-4, "u{u} {item}: term {got}, over all 7 items {want}");
+        }
+    }
+}
