@@ -16,7 +16,8 @@
 //! validation split (3 seeds), whose users rate in bursts. The model adds, for the items a
 //! user touched last, their similarity to the item scored (see `Model::covisit_boost`). On
 //! MovieLens a window of 10 places predicts the next likes better than the whole history
-//! (validation NDCG@20 0.1723 against 0.1618, seed 42): what people watch together, they
+//! (validation NDCG@20, seed 42: 0.1723 with 100 neighbours and weight 12; the best whole-
+//! history setting, 50 neighbours and weight 6, 0.1618): what people watch together, they
 //! watch in one stretch.
 
 use bincode::{Decode, Encode};
