@@ -29,11 +29,10 @@ fn planted(dir: &std::path::Path, name: &str) -> (Database, std::path::PathBuf) 
     let mut held_out = std::fs::File::create(&held_out_path).unwrap();
     writeln!(held_out, "user,item,type").unwrap();
     for u in 0..USERS {
-        let mut own: Vec<u32> =
-            (0..ITEMS).filter(|&i| community_of_item(i) == community_of_user(u)).collect();
-        for i in (1..own.len()).rev() {
-            own.swap(i, rng.gen_range(0..=i));
-        }
+        let own = shuffled(
+            (0..ITEMS).filter(|&i| community_of_item(i) == community_of_user(u)).collect(),
+            &mut rng,
+        );
         for (n, &i) in own.iter().enumerate() {
             if n < 10 {
                 let ts = i64::from(u * 100 + n as u32);
@@ -243,28 +242,15 @@ fn the_covisitation_term_is_the_mean_similarity_of_the_latest_items() {
     let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for u in 0..30u32 {
-        let mut items: Vec<u32> = (0..20).collect();
-        for i in (1..items.len()).rev() {
-            items.swap(i, rng.gen_range(0..=i));
-        }
+        let items = shuffled((0..20).collect(), &mut rng);
         for (n, &i) in items[..8].iter().enumerate() {
             let at = i64::from(u * 100) + 2 * n as i64;
             db.add(&Interaction::new(format!("u{u}"), "like", format!("i{i}")).at(at)).unwrap();
         }
     }
-    // Training does not see the term, and without a validation slice every epoch runs:
-    // the two models share their GNN and differ in the term alone.
     let base = TrainConfig { val_share: 0.0, epochs: 3, ..config() };
     let (recent, window, weight) = (5, 2, 6.0);
-    let scores = |config: &TrainConfig| -> Vec<f32> {
-        db.train(config, |_| {}).unwrap();
-        (0..30)
-            .flat_map(|u| (0..20).map(move |i| (u, i)))
-            .map(|(u, i)| db.score(&format!("u{u}"), &format!("i{i}"), None).unwrap().raw)
-            .collect()
-    };
-    let without = scores(&TrainConfig { covisit_weight: 0.0, ..base.clone() });
-    let with = scores(&TrainConfig { recent, covisit_window: window, covisit_weight: weight, ..base });
+    let terms = covisit_terms(&db, &TrainConfig { recent, covisit_window: window, ..base }, weight, 30, 20);
 
     // Every user's items, oldest first.
     let history: Vec<Vec<String>> = (0..30)
@@ -292,7 +278,7 @@ fn the_covisitation_term_is_the_mean_similarity_of_the_latest_items() {
         for i in 0..20 {
             let item = format!("i{i}");
             let want = weight * latest.iter().map(|j| similarity(j, &item)).sum::<f32>() / recent as f32;
-            let got = with[u * 20 + i] - without[u * 20 + i];
+            let got = terms[u * 20 + i];
             assert!((got - want).abs() < 1e-4, "u{u} {item}: term {got}, by definition {want}");
             boosted += usize::from(want > 0.0);
         }
@@ -309,25 +295,14 @@ fn without_timestamps_the_covisitation_term_reads_the_whole_history() {
     let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for u in 0..20u32 {
-        let mut items: Vec<u32> = (0..15).collect();
-        for i in (1..items.len()).rev() {
-            items.swap(i, rng.gen_range(0..=i));
-        }
+        let items = shuffled((0..15).collect(), &mut rng);
         for &i in &items[..7] {
             db.add(&Interaction::new(format!("u{u}"), "like", format!("i{i}")).at(1_700_000_000)).unwrap();
         }
     }
     let base = TrainConfig { val_share: 0.0, epochs: 2, recent: 3, covisit_window: 0, ..config() };
     let weight = 6.0;
-    let scores = |config: &TrainConfig| -> Vec<f32> {
-        db.train(config, |_| {}).unwrap();
-        (0..20)
-            .flat_map(|u| (0..15).map(move |i| (u, i)))
-            .map(|(u, i)| db.score(&format!("u{u}"), &format!("i{i}"), None).unwrap().raw)
-            .collect()
-    };
-    let without = scores(&TrainConfig { covisit_weight: 0.0, ..base.clone() });
-    let with = scores(&TrainConfig { covisit_weight: weight, ..base });
+    let terms = covisit_terms(&db, &base, weight, 20, 15);
     let users_of = |item: &str| -> BTreeSet<String> {
         db.item(item).unwrap().edges.into_iter().map(|e| e.other).collect()
     };
@@ -346,8 +321,33 @@ fn without_timestamps_the_covisitation_term_reads_the_whole_history() {
                 users.intersection(&other).count() as f32 / ((users.len() * other.len()) as f32).sqrt()
             };
             let want = weight * own.iter().map(cosine).sum::<f32>() / own.len() as f32;
-            let got = with[u * 15 + i] - without[u * 15 + i];
+            let got = terms[u * 15 + i];
             assert!((got - want).abs() < 1e-4, "u{u} {item}: term {got}, over all 7 items {want}");
         }
     }
+}
+
+/// The values in a seeded random order.
+fn shuffled(mut values: Vec<u32>, rng: &mut ChaCha8Rng) -> Vec<u32> {
+    for i in (1..values.len()).rev() {
+        values.swap(i, rng.gen_range(0..=i));
+    }
+    values
+}
+
+/// SCORE of users `u0..` and items `i0..` (users x items, row-major) with the term at
+/// `weight`, less the same with the term off. Training does not see the term, and without
+/// a validation slice every epoch runs: the two models share their GNN and differ in the
+/// term alone.
+fn covisit_terms(db: &Database, base: &TrainConfig, weight: f32, users: usize, items: usize) -> Vec<f32> {
+    let scores = |config: &TrainConfig| -> Vec<f32> {
+        db.train(config, |_| {}).unwrap();
+        (0..users)
+            .flat_map(|u| (0..items).map(move |i| (u, i)))
+            .map(|(u, i)| db.score(&format!("u{u}"), &format!("i{i}"), None).unwrap().raw)
+            .collect()
+    };
+    let without = scores(&TrainConfig { covisit_weight: 0.0, ..base.clone() });
+    let with = scores(&TrainConfig { covisit_weight: weight, ..base.clone() });
+    with.iter().zip(&without).map(|(a, b)| a - b).collect()
 }
